@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config.js';
+import { ApiError } from './errors.js';
+import { createLogger } from './logger.js';
+import { generateSecret, resolveServerSecret } from './server-secret.js';
+import { orExitOnConfigError, serve } from './server.js';
+import { hostOfSubject } from './token/claims.js';
+import { TokenError, mintToken, openToken } from './token/codec.js';
+import { Keyring } from './token/keyring.js';
+import { parseMintRequest } from './token/mint-request.js';
+
+const USAGE = `usage: aisbreaker-gateway <command> [options]
+
+commands:
+  serve                     run the gateway (same as npm start)
+  gen-secret                print a new random server secret (for AISBREAKER_SECRET)
+  mint [options]            mint a token offline with the configured secret
+      --file <path|->         the mint body as JSON (as for POST /api/v1/oauth/token)
+      --host <host>           host the token is bound to (default: localhost)
+      --expires <span>        e.g. 2h, 30d (default: 2h)
+      --secret <id=secret>    a serviceSecrets entry (repeatable)
+      --client-rpm/--client-rph/--client-rpd <n>   per-client request limits
+      --global-rpm/--global-rph/--global-rpd <n>   global request limits
+  inspect <token|->         decrypt a token and print its claims, secrets redacted
+
+The server secret comes from AISBREAKER_SECRET, or from .data/secret as the server keeps it.`;
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+function readInput(pathOrDash: string): string {
+  return readFileSync(pathOrDash === '-' ? 0 : pathOrDash, 'utf8').trim();
+}
+
+function serverKeyring(): { keyring: Keyring; maxTokenLifetimeMs: number } {
+  const config = orExitOnConfigError(() => loadConfig());
+  const secret = orExitOnConfigError(() => resolveServerSecret(config, createLogger('error')));
+  return { keyring: new Keyring(secret, config.previousSecrets, config.legacyKeyphrases), maxTokenLifetimeMs: config.maxTokenLifetimeMs };
+}
+
+function limitsFromFlags(values: Record<string, unknown>, scope: 'client' | 'global'): Record<string, number> | undefined {
+  const limits: Record<string, number> = {};
+  const windows = { rpm: 'requestsPerMinute', rph: 'requestsPerHour', rpd: 'requestsPerDay' } as const;
+  for (const [flag, field] of Object.entries(windows)) {
+    const value = values[`${scope}-${flag}`];
+    if (typeof value === 'string') limits[field] = Number(value);
+  }
+  return Object.keys(limits).length > 0 ? limits : undefined;
+}
+
+async function mint(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      file: { type: 'string' },
+      host: { type: 'string', default: 'localhost' },
+      expires: { type: 'string' },
+      secret: { type: 'string', multiple: true },
+      'client-rpm': { type: 'string' },
+      'client-rph': { type: 'string' },
+      'client-rpd': { type: 'string' },
+      'global-rpm': { type: 'string' },
+      'global-rph': { type: 'string' },
+      'global-rpd': { type: 'string' },
+    },
+  });
+  const body = values.file
+    ? (JSON.parse(readInput(values.file)) as Record<string, unknown>)
+    : {
+        requestAuthAndQuotas: {
+          requestQuotas: { perClientRequestLimits: limitsFromFlags(values, 'client'), globalRequestLimits: limitsFromFlags(values, 'global') },
+          serviceSecrets: (values.secret ?? []).map((entry) => {
+            const at = entry.indexOf('=');
+            if (at < 0) fail(`--secret must be serviceId=secret`);
+            return { serviceId: entry.slice(0, at), authSecret: entry.slice(at + 1) };
+          }),
+        },
+      };
+  if (values.expires) body.expirationTimeSpan = values.expires;
+  const { keyring, maxTokenLifetimeMs } = serverKeyring();
+  const request = parseMintRequest(body, maxTokenLifetimeMs);
+  const { token, claims } = await mintToken({ host: values.host, ...request }, keyring, Date.now());
+  console.log(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: claims.exp - claims.iat }, null, 2));
+}
+
+async function inspect(args: string[]): Promise<void> {
+  const input = args[0];
+  if (!input) fail('inspect needs a token (or - to read it from stdin)');
+  const token = input === '-' ? readInput('-') : input;
+  const { keyring } = serverKeyring();
+  // time 0: open expired tokens too, so an operator can see when they expired
+  const { claims, legacy } = await openToken(token, keyring, 0);
+  const now = Math.floor(Date.now() / 1000);
+  const redacted = {
+    ...claims,
+    serviceSecrets: claims.serviceSecrets.map((s) => ({ serviceId: s.serviceId, authSecret: '[redacted]' })),
+  };
+  console.log(
+    JSON.stringify(
+      {
+        host: hostOfSubject(claims.sub),
+        legacy,
+        issuedAt: new Date(claims.iat * 1000).toISOString(),
+        expiresAt: new Date(claims.exp * 1000).toISOString(),
+        expired: claims.exp <= now,
+        claims: redacted,
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve();
+      return;
+    case 'gen-secret':
+      console.log(generateSecret());
+      return;
+    case 'mint':
+      return mint(rest);
+    case 'inspect':
+      return inspect(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ApiError || err instanceof TokenError) fail(`error: ${err.message}`);
+  if (err instanceof SyntaxError) fail(`error: the input is not valid JSON`);
+  fail(`error: ${err instanceof Error ? err.message : String(err)}`);
+});

@@ -1,0 +1,163 @@
+import ms from 'ms';
+
+/**
+ * Environment -> one typed, validated Config. Pure: reads only the env object it is given, so
+ * tests build configs without touching process.env. Secrets are resolved separately
+ * (see server-secret.ts) because the default one lives on disk.
+ */
+
+export type TrustProxy = boolean | number | string;
+export type QuotaBackendFailure = 'memory' | 'reject';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** explicit AISBREAKER_SECRET, or undefined: generate/persist one under dataDir */
+  secret: string | undefined;
+  previousSecrets: string[];
+  legacyKeyphrases: string[];
+  adminKey: string | undefined;
+  maxTokenLifetimeMs: number;
+  configPath: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  redisClusterNodes: string[];
+  quotaBackendFailure: QuotaBackendFailure;
+  trustProxy: TrustProxy;
+  openaiBaseUrl: string;
+  openaiApiKey: string | undefined;
+  logLevel: string;
+}
+
+export const MIN_SECRET_LENGTH = 32;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** All problems of a config at once, one line each, so an operator fixes them in one go. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+function splitList(value: string | undefined, separator: RegExp): string[] {
+  return (value ?? '').split(separator).map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+export function parseTrustProxy(value: string | undefined): TrustProxy {
+  const v = nonEmpty(value);
+  if (v === undefined || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v; // 'loopback', an address list, ...: Express understands these
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const portText = nonEmpty(env.PORT) ?? '3000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    problems.push(`PORT: "${portText}" is not a port number (0-65535)`);
+  }
+
+  const secret = nonEmpty(env.AISBREAKER_SECRET);
+  if (secret !== undefined && secret.length < MIN_SECRET_LENGTH) {
+    problems.push(
+      `AISBREAKER_SECRET: too short (${secret.length} chars); use >= ${MIN_SECRET_LENGTH} chars, e.g. from "aisbreaker-gateway gen-secret"`,
+    );
+  }
+  const previousSecrets = splitList(env.AISBREAKER_PREVIOUS_SECRETS, /,/);
+  previousSecrets.forEach((s, i) => {
+    if (s.length < MIN_SECRET_LENGTH) {
+      problems.push(`AISBREAKER_PREVIOUS_SECRETS: entry ${i + 1} is too short (${s.length} chars, need >= ${MIN_SECRET_LENGTH})`);
+    }
+  });
+
+  const adminKey = nonEmpty(env.AISBREAKER_ADMIN_KEY);
+  if (adminKey !== undefined && adminKey.length < 16) {
+    problems.push('AISBREAKER_ADMIN_KEY: too short (need >= 16 chars)');
+  }
+
+  const lifetimeText = nonEmpty(env.AISBREAKER_MAX_TOKEN_LIFETIME) ?? '365d';
+  const maxTokenLifetimeMs = parseTimeSpan(lifetimeText);
+  if (maxTokenLifetimeMs === undefined) {
+    problems.push(`AISBREAKER_MAX_TOKEN_LIFETIME: "${lifetimeText}" is not a time span like "365d" or "12h"`);
+  }
+
+  const quotaBackendFailure = nonEmpty(env.QUOTA_BACKEND_FAILURE) ?? 'memory';
+  if (quotaBackendFailure !== 'memory' && quotaBackendFailure !== 'reject') {
+    problems.push(`QUOTA_BACKEND_FAILURE: must be "memory" or "reject", not "${quotaBackendFailure}"`);
+  }
+
+  const logLevel = nonEmpty(env.LOG_LEVEL) ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
+  }
+
+  const openaiBaseUrl = nonEmpty(env.OPENAI_BASE_URL) ?? 'https://api.openai.com/v1';
+  if (!isHttpUrl(openaiBaseUrl)) {
+    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http(s) URL`);
+  }
+
+  const redisUrl = nonEmpty(env.REDIS_URL);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL: must start with redis:// or rediss://');
+  }
+  const redisClusterNodes = splitList(env.REDIS_CLUSTER_NODES, /,/);
+  for (const node of redisClusterNodes) {
+    if (!/^[^\s:]+:\d+$/.test(node)) problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    port,
+    host: nonEmpty(env.HOST) ?? '0.0.0.0',
+    secret,
+    previousSecrets,
+    legacyKeyphrases: splitList(env.AISBREAKER_LEGACY_KEYPHRASES, /\s+/),
+    adminKey,
+    maxTokenLifetimeMs: maxTokenLifetimeMs as number,
+    configPath: nonEmpty(env.AISBREAKER_CONFIG),
+    dataDir: nonEmpty(env.AISBREAKER_DATA_DIR) ?? '.data',
+    redisUrl,
+    redisClusterNodes,
+    quotaBackendFailure: quotaBackendFailure as QuotaBackendFailure,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
+    openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
+    logLevel,
+  };
+}
+
+/**
+ * "365d", "2h", "90 days" -> milliseconds; undefined for anything else, including bare numbers
+ * (ms would read "3600" as milliseconds, which nobody minting a token means).
+ */
+export function parseTimeSpan(text: string): number | undefined {
+  if (text.length > 32 || /^\s*[\d.]+\s*$/.test(text)) return undefined;
+  let value: number | undefined;
+  try {
+    value = ms(text as ms.StringValue);
+  } catch {
+    return undefined;
+  }
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,74 @@
+import type { Response } from 'express';
+
+/** Every error code of the product contract (design.md), one per failure kind. */
+export type ErrorCode =
+  | 'INVALID_REQUEST'
+  | 'MISSING_API_KEY'
+  | 'INVALID_API_KEY'
+  | 'EXPIRED_API_KEY'
+  | 'REVOKED_API_KEY'
+  | 'WRONG_HOST'
+  | 'FORBIDDEN'
+  | 'UNKNOWN_SERVICE'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'QUOTA_BACKEND_UNAVAILABLE'
+  | 'UPSTREAM_TIMEOUT'
+  | 'INTERNAL_ERROR';
+
+/** OpenAI SDKs read `error.type`; these follow OpenAI's vocabulary. */
+function errorTypeForStatus(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+export type ErrorDetails = Record<string, unknown>;
+
+/**
+ * An error meant for the caller. Its message must never contain a token, key or secret:
+ * it is sent as is and logged as is.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetails,
+    /** extra response headers, e.g. Retry-After */
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ErrorEnvelope {
+  success: false;
+  error: { code: ErrorCode; message: string; type: string; details?: ErrorDetails };
+}
+
+export function errorEnvelope(err: ApiError): ErrorEnvelope {
+  const error: ErrorEnvelope['error'] = {
+    code: err.code,
+    message: err.message,
+    type: errorTypeForStatus(err.status),
+  };
+  if (err.details) error.details = err.details;
+  return { success: false, error };
+}
+
+export function sendError(res: Response, err: ApiError): void {
+  if (err.headers) res.set(err.headers);
+  res.status(err.status).json(errorEnvelope(err));
+}
+
+export function invalidRequest(field: string, message: string, details: ErrorDetails = {}): ApiError {
+  return new ApiError(400, 'INVALID_REQUEST', `${field}: ${message}`, { field, ...details });
+}

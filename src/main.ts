@@ -1,0 +1,4 @@
+import { serve } from './server.js';
+
+/** Process entry of `npm start`. */
+await serve();

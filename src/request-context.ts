@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { ApiError, sendError } from './errors.js';
+
+declare global {
+  // Express's own extension point for request properties
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      log?: Logger;
+    }
+  }
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives each request an id (the caller's X-Request-Id when it is a plain token, a new UUID
+ * otherwise), returns it, and writes one log line when the response is done. The line names the
+ * path without its query string and the credential only by fingerprint.
+ */
+export function requestContext(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    const requestId = incoming !== undefined && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.requestId = requestId;
+    req.log = logger.child({ reqId: requestId });
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.once('close', () => {
+      req.log?.info(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          credential: req.credentialFingerprint,
+          completed: res.writableFinished,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+export const notFound: RequestHandler = (req) => {
+  throw new ApiError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`);
+};
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+/** Every error becomes the one envelope; unexpected ones are logged and hidden behind a 500. */
+export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+  const apiError = toApiError(err, req.requestId);
+  if (apiError.status >= 500 && apiError.code === 'INTERNAL_ERROR') {
+    req.log?.error({ err }, 'unhandled error');
+  }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendError(res, apiError);
+};
+
+function toApiError(err: unknown, requestId: string | undefined): ApiError {
+  if (err instanceof ApiError) return err;
+  const bodyError = err as BodyParserError;
+  switch (bodyError?.type) {
+    case 'entity.too.large':
+      return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'request body is too large', { field: '(body)' });
+    case 'entity.parse.failed':
+      return new ApiError(400, 'INVALID_REQUEST', '(body): malformed JSON', { field: '(body)' });
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new ApiError(400, 'INVALID_REQUEST', 'Content-Type: unsupported charset or encoding', { field: 'Content-Type' });
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new ApiError(400, 'INVALID_REQUEST', '(body): incomplete request body', { field: '(body)' });
+  }
+  return new ApiError(500, 'INTERNAL_ERROR', `internal error (request id ${requestId ?? 'unknown'})`);
+}

@@ -1,0 +1,62 @@
+import type { Server } from 'node:http';
+import { createGateway } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { resolveServerSecret } from './server-secret.js';
+
+/** How long in-flight requests and streams may take to finish after SIGTERM/SIGINT. */
+const SHUTDOWN_GRACE_MS = Number(process.env.SHUTDOWN_GRACE_MS ?? 10_000);
+
+/** Runs a start-up step; a ConfigError ends the process with one clear line per problem. */
+export function orExitOnConfigError<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) console.error(`config error: ${problem}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+/** config -> gateway -> listen -> graceful shutdown. */
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Server> {
+  const config = orExitOnConfigError(() => loadConfig(env));
+  const logger = createLogger(config.logLevel);
+  const secret = orExitOnConfigError(() => resolveServerSecret(config, logger));
+  const gateway = createGateway({ config, secret, logger });
+
+  const server = gateway.app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  }).catch((err: NodeJS.ErrnoException) => {
+    console.error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);
+    process.exit(2);
+  });
+  const address = server.address();
+  logger.info({ address }, 'aisbreaker-gateway listening');
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, waiting for in-flight requests');
+    const force = setTimeout(() => {
+      logger.warn('grace period over: closing remaining connections');
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    server.close(() => {
+      void gateway.close().finally(() => {
+        logger.info('stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return server;
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod/v4';
+
+/**
+ * The claims inside an `aisbreaker_` token. The quota and secret parts keep AIsBreaker's field
+ * names so that its tokens and clients work unchanged.
+ */
+
+/** Highest count a window may allow: far above any real need, far below float imprecision. */
+export const MAX_WINDOW_LIMIT = 1_000_000_000;
+export const MAX_SERVICE_SECRETS = 16;
+export const MAX_SERVICE_ID_LENGTH = 128;
+export const MAX_AUTH_SECRET_LENGTH = 2048;
+
+const windowLimit = z
+  .int({ error: 'must be a positive integer' })
+  .min(1, { error: 'must be a positive integer' })
+  .max(MAX_WINDOW_LIMIT, { error: `must be at most ${MAX_WINDOW_LIMIT}` });
+
+/** An omitted window means "no limit in that window". Unknown keys are refused: a typo must not silently lift a limit. */
+export const requestLimitsSchema = z.strictObject({
+  requestsPerMinute: windowLimit.optional(),
+  requestsPerHour: windowLimit.optional(),
+  requestsPerDay: windowLimit.optional(),
+});
+export type RequestLimits = z.infer<typeof requestLimitsSchema>;
+
+export const requestQuotasSchema = z.strictObject({
+  perClientRequestLimits: requestLimitsSchema.optional(),
+  globalRequestLimits: requestLimitsSchema.optional(),
+});
+export type RequestQuotas = z.infer<typeof requestQuotasSchema>;
+
+export const serviceSecretSchema = z.strictObject({
+  /** prefix of the serviceIds this secret is for; '' is a catch-all */
+  serviceId: z.string({ error: 'must be a string' }).max(MAX_SERVICE_ID_LENGTH, { error: `must be at most ${MAX_SERVICE_ID_LENGTH} chars` }),
+  /** the third-party secret, or "{{secret}}": pass the incoming aisbreaker token on */
+  authSecret: z
+    .string({ error: 'must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .max(MAX_AUTH_SECRET_LENGTH, { error: `must be at most ${MAX_AUTH_SECRET_LENGTH} chars` }),
+});
+export type ServiceSecret = z.infer<typeof serviceSecretSchema>;
+
+export const serviceSecretsSchema = z
+  .array(serviceSecretSchema, { error: 'must be an array' })
+  .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` });
+
+export const tokenClaimsSchema = z.object({
+  sub: z.string().endsWith('#aisbreaker'),
+  iat: z.int().nonnegative(),
+  exp: z.int().positive(),
+  jti: z.string().min(16).max(64),
+  requestQuotas: requestQuotasSchema.default({}),
+  serviceSecrets: serviceSecretsSchema.default([]),
+});
+export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
+
+/** Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. */
+export const legacyClaimsSchema = tokenClaimsSchema.extend({ jti: z.string().optional() });
+
+const SUBJECT_SUFFIX = '#aisbreaker';
+
+export function subjectForHost(host: string): string {
+  return host + SUBJECT_SUFFIX;
+}
+
+export function hostOfSubject(sub: string): string {
+  return sub.slice(0, -SUBJECT_SUFFIX.length);
+}

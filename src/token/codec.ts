@@ -1,0 +1,125 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { EncryptJWT, decodeProtectedHeader, errors as joseErrors, jwtDecrypt, type JWTPayload } from 'jose';
+import type { Keyring } from './keyring.js';
+import {
+  legacyClaimsSchema,
+  subjectForHost,
+  tokenClaimsSchema,
+  type RequestQuotas,
+  type ServiceSecret,
+  type TokenClaims,
+} from './claims.js';
+
+export const TOKEN_PREFIX = 'aisbreaker_';
+export const TOKEN_FORMAT_VERSION = 'aisbreaker-gateway/jwt/v2';
+/** Longest token accepted or minted: it must fit an HTTP header comfortably. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export type TokenFailure = 'invalid' | 'expired';
+
+/** Why a token was refused. The message is safe to show: it never quotes the token. */
+export class TokenError extends Error {
+  constructor(readonly failure: TokenFailure, message: string) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+export interface MintInput {
+  host: string;
+  requestQuotas: RequestQuotas;
+  serviceSecrets: ServiceSecret[];
+  lifetimeSeconds: number;
+}
+
+export interface MintedToken {
+  token: string;
+  claims: TokenClaims;
+}
+
+export async function mintToken(input: MintInput, keyring: Keyring, nowMs: number): Promise<MintedToken> {
+  const iat = Math.floor(nowMs / 1000);
+  const claims: TokenClaims = {
+    sub: subjectForHost(input.host),
+    iat,
+    exp: iat + input.lifetimeSeconds,
+    jti: randomBytes(16).toString('base64url'),
+    requestQuotas: input.requestQuotas,
+    serviceSecrets: input.serviceSecrets,
+  };
+  const jwe = await new EncryptJWT(claims as unknown as JWTPayload)
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyring.current.kid, ver: TOKEN_FORMAT_VERSION })
+    .encrypt(keyring.current.key);
+  return { token: TOKEN_PREFIX + jwe, claims };
+}
+
+export interface OpenedToken {
+  claims: TokenClaims;
+  /** minted by an original AIsBreaker server */
+  legacy: boolean;
+}
+
+/**
+ * Decrypt and validate a token. Expiry is reported apart from tampering, but only for tokens
+ * that decrypted: an unauthenticated token learns nothing but "invalid".
+ */
+export async function openToken(token: string, keyring: Keyring, nowMs: number): Promise<OpenedToken> {
+  if (!token.startsWith(TOKEN_PREFIX)) throw new TokenError('invalid', `token must start with "${TOKEN_PREFIX}"`);
+  if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('invalid', `token longer than ${MAX_TOKEN_LENGTH} chars`);
+  const jwe = token.slice(TOKEN_PREFIX.length);
+
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(jwe);
+  } catch {
+    throw new TokenError('invalid', 'token is not a JWE');
+  }
+  if (header.alg !== 'dir') throw new TokenError('invalid', 'token uses an unsupported algorithm');
+
+  if (header.enc === 'A256GCM' && typeof header.kid === 'string') {
+    const key = keyring.keyFor(header.kid);
+    if (!key) throw new TokenError('invalid', 'token was not issued with a key this server knows');
+    const payload = await decrypt(jwe, key.key, 'A256GCM', nowMs);
+    return { claims: parseClaims(tokenClaimsSchema, payload), legacy: false };
+  }
+
+  if (header.enc === 'A128CBC-HS256' && header.kid === undefined && keyring.legacyKeys.length > 0) {
+    for (const key of keyring.legacyKeys) {
+      let payload: JWTPayload;
+      try {
+        payload = await decrypt(jwe, key, 'A128CBC-HS256', nowMs);
+      } catch (err) {
+        if (err instanceof TokenError && err.failure === 'expired') throw err;
+        continue; // another keyphrase may fit
+      }
+      const claims = parseClaims(legacyClaimsSchema, payload);
+      return { claims: { ...claims, jti: claims.jti ?? legacyTokenId(token) }, legacy: true };
+    }
+  }
+  throw new TokenError('invalid', 'token could not be decrypted');
+}
+
+async function decrypt(jwe: string, key: Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
+  try {
+    const { payload } = await jwtDecrypt(jwe, key, {
+      keyManagementAlgorithms: ['dir'],
+      contentEncryptionAlgorithms: [enc],
+      currentDate: new Date(nowMs),
+    });
+    return payload;
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token has expired');
+    throw new TokenError('invalid', 'token could not be decrypted');
+  }
+}
+
+function parseClaims<T>(schema: { safeParse(data: unknown): { success: true; data: T } | { success: false } }, payload: JWTPayload): T {
+  const result = schema.safeParse(payload);
+  if (!result.success) throw new TokenError('invalid', 'token claims are malformed');
+  return result.data;
+}
+
+/** A stable id for legacy tokens, which carry none: their quota counters need one. */
+function legacyTokenId(token: string): string {
+  return 'legacy-' + createHash('sha256').update(token).digest('base64url').slice(0, 22);
+}
