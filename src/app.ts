@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
+import { authenticate } from './auth/authenticate.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
@@ -40,7 +41,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(requestContext(logger));
   app.use(systemRoutes(() => true));
   app.use(oauthRoutes({ keyring, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, logger }));
-  app.use(processRoutes({ verifier, registry }));
+  const guard = [authenticate(verifier)];
+  app.use(processRoutes({ guard, registry }));
   app.use(notFound);
   app.use(errorHandler);
 

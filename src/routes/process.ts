@@ -1,11 +1,9 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod/v4';
-import { authenticate } from '../auth/authenticate.js';
 import { secretForService } from '../auth/service-secret.js';
 import { ApiError, errorEnvelope, invalidRequest } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
-import type { TokenVerifier } from '../token/verifier.js';
 import type { ServiceRegistry } from '../services/registry.js';
 import type { ProcessRequest, ResponseEvent } from '../services/types.js';
 import { jsonBody } from './body.js';
@@ -46,7 +44,8 @@ const processBodySchema = z.object({
 });
 
 export interface ProcessDeps {
-  verifier: TokenVerifier;
+  /** authentication, then quota enforcement: everything a request passes before it is served */
+  guard: RequestHandler[];
   registry: ServiceRegistry;
 }
 
@@ -58,7 +57,7 @@ export function processRoutes(deps: ProcessDeps): Router {
   const router = Router();
   router.post(
     '/api/v1/process',
-    authenticate(deps.verifier),
+    ...deps.guard,
     // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
     ...jsonBody('1mb', ['application/json', 'text/plain']),
     async (req, res) => {
