@@ -3,6 +3,11 @@ import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { ApiRateLimits } from './quota/api-limits.js';
+import { createQuotaBackend } from './quota/create-store.js';
+import { quotaGuard } from './quota/guard.js';
+import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
+import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { processRoutes } from './routes/process.js';
@@ -23,6 +28,9 @@ export interface GatewayOptions {
 export interface Gateway {
   app: Express;
   keyring: Keyring;
+  quotaStore: QuotaStore;
+  /** resolves once the quota store can be used (Redis connected, or given up waiting for it) */
+  ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,6 +40,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const clock = options.clock ?? systemClock;
   const keyring = new Keyring(options.secret, config.previousSecrets, config.legacyKeyphrases);
   const verifier = new TokenVerifier(keyring, clock);
+  const redis = connectRedis(config, logger);
+  const quota = createQuotaBackend(config, redis, logger, clock);
+  const mintLimits = new ApiRateLimits('mint', config.mintLimits, redis);
+  const authFailureLimits = new ApiRateLimits('auth-failure', config.authFailureLimits, redis);
   const registry = new ServiceRegistry().register('chat:dummy', createDummyService()).register('chat:echo', createEchoService());
 
   const app = express();
@@ -39,9 +51,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestContext(logger));
-  app.use(systemRoutes(() => true));
-  app.use(oauthRoutes({ keyring, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, logger }));
-  const guard = [authenticate(verifier)];
+  app.use(systemRoutes(quota.isServing));
+  app.use(oauthRoutes({ keyring, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, logger, mintLimits }));
+  // every serving route: who is calling, then are they within their quotas
+  const guard = [authenticate(verifier, authFailureLimits), quotaGuard(quota.store, clock)];
   app.use(processRoutes({ guard, registry }));
   app.use(notFound);
   app.use(errorHandler);
@@ -49,6 +62,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     app,
     keyring,
-    close: async () => {},
+    quotaStore: quota.store,
+    ready: async (timeoutMs = 2000) => {
+      if (redis) await waitUntilReady(redis, timeoutMs);
+    },
+    close: async () => {
+      await quota.store.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+    },
   };
 }

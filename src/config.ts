@@ -1,10 +1,17 @@
 import ms from 'ms';
+import type { WindowName } from './quota/windows.js';
 
 /**
  * Environment -> one typed, validated Config. Pure: reads only the env object it is given, so
  * tests build configs without touching process.env. Secrets are resolved separately
  * (see server-secret.ts) because the default one lives on disk.
  */
+
+/** A per-address API limit: `count` requests per `window` (e.g. "60/minute"). */
+export interface ApiLimit {
+  count: number;
+  window: WindowName;
+}
 
 export type TrustProxy = boolean | number | string;
 export type QuotaBackendFailure = 'memory' | 'reject';
@@ -22,11 +29,16 @@ export interface Config {
   dataDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[];
+  redisCommandTimeoutMs: number;
   quotaBackendFailure: QuotaBackendFailure;
   trustProxy: TrustProxy;
   openaiBaseUrl: string;
   openaiApiKey: string | undefined;
   logLevel: string;
+  /** per client address, on POST /api/v1/oauth/token */
+  mintLimits: ApiLimit[];
+  /** per client address, on requests whose credential is refused (brute-force protection) */
+  authFailureLimits: ApiLimit[];
 }
 
 export const MIN_SECRET_LENGTH = 32;
@@ -116,6 +128,15 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^[^\s:]+:\d+$/.test(node)) problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
   }
 
+  const redisTimeoutText = nonEmpty(env.REDIS_COMMAND_TIMEOUT_MS) ?? '1000';
+  const redisCommandTimeoutMs = Number(redisTimeoutText);
+  if (!/^\d+$/.test(redisTimeoutText) || redisCommandTimeoutMs < 1) {
+    problems.push(`REDIS_COMMAND_TIMEOUT_MS: "${redisTimeoutText}" is not a positive number of milliseconds`);
+  }
+
+  const mintLimits = parseApiLimits('API_MINT_LIMITS', env.API_MINT_LIMITS ?? DEFAULT_MINT_LIMITS, problems);
+  const authFailureLimits = parseApiLimits('API_AUTH_FAILURE_LIMITS', env.API_AUTH_FAILURE_LIMITS ?? DEFAULT_AUTH_FAILURE_LIMITS, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -130,12 +151,38 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: nonEmpty(env.AISBREAKER_DATA_DIR) ?? '.data',
     redisUrl,
     redisClusterNodes,
+    redisCommandTimeoutMs,
     quotaBackendFailure: quotaBackendFailure as QuotaBackendFailure,
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
     logLevel,
+    mintLimits,
+    authFailureLimits,
   };
+}
+
+/** AIsBreaker's API-wide per-client quotas. */
+const DEFAULT_MINT_LIMITS = '60/minute,360/hour,8640/day';
+const DEFAULT_AUTH_FAILURE_LIMITS = '30/minute,300/hour';
+const WINDOW_ALIASES: Record<string, WindowName> = { m: 'minute', min: 'minute', minute: 'minute', h: 'hour', hour: 'hour', d: 'day', day: 'day' };
+
+/** "60/minute,360/hour" -> limits; "off" -> none. */
+function parseApiLimits(name: string, text: string, problems: string[]): ApiLimit[] {
+  const trimmed = text.trim();
+  if (trimmed === 'off' || trimmed === '') return [];
+  const limits: ApiLimit[] = [];
+  for (const part of trimmed.split(',')) {
+    const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/.exec(part);
+    const window = match?.[2] === undefined ? undefined : WINDOW_ALIASES[match[2]];
+    const count = Number(match?.[1]);
+    if (!window || !(count >= 1)) {
+      problems.push(`${name}: "${part.trim()}" is not <count>/<minute|hour|day> (or use "off")`);
+      continue;
+    }
+    limits.push({ count, window });
+  }
+  return limits;
 }
 
 /**

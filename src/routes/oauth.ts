@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
@@ -8,6 +8,8 @@ import { MAX_TOKEN_LENGTH, mintToken } from '../token/codec.js';
 import type { Keyring } from '../token/keyring.js';
 import { parseMintRequest } from '../token/mint-request.js';
 import { jsonBody } from './body.js';
+import type { ApiRateLimits } from '../quota/api-limits.js';
+import { clientAddress } from '../quota/guard.js';
 
 export interface OauthDeps {
   keyring: Keyring;
@@ -15,12 +17,19 @@ export interface OauthDeps {
   maxTokenLifetimeMs: number;
   clock: Clock;
   logger: Logger;
+  /** per-address limits on minting */
+  mintLimits: ApiRateLimits;
 }
 
 /** `POST /api/v1/oauth/token`: the AIsBreaker mint body -> one `aisbreaker_` bearer token. */
 export function oauthRoutes(deps: OauthDeps): Router {
   const router = Router();
-  router.post('/api/v1/oauth/token', ...jsonBody('64kb'), async (req, res) => {
+  const limitMinting: RequestHandler = async (req, _res, next) => {
+    const limited = await deps.mintLimits.consume(clientAddress(req));
+    if (limited) throw limited;
+    next();
+  };
+  router.post('/api/v1/oauth/token', limitMinting, ...jsonBody('64kb'), async (req, res) => {
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw invalidRequest('(body)', 'must be a JSON object');

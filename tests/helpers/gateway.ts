@@ -19,7 +19,8 @@ export interface TestGateway {
 
 /** The real gateway on a free loopback port, logging into memory. */
 export async function startGateway(env: Record<string, string> = {}, options: { clock?: Clock } = {}): Promise<TestGateway> {
-  const config = loadConfig({ AISBREAKER_SECRET: TEST_SECRET, LOG_LEVEL: 'debug', ...env });
+  // API-wide per-address limits are off unless a test sets them: every test client is 127.0.0.1
+  const config = loadConfig({ AISBREAKER_SECRET: TEST_SECRET, LOG_LEVEL: 'debug', API_MINT_LIMITS: 'off', API_AUTH_FAILURE_LIMITS: 'off', ...env });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -29,6 +30,7 @@ export async function startGateway(env: Record<string, string> = {}, options: { 
   });
   const logger = createLogger(config.logLevel, sink);
   const gateway = createGateway({ config, secret: config.secret ?? TEST_SECRET, logger, ...options });
+  await gateway.ready();
   const server: Server = await new Promise((resolve) => {
     const s = gateway.app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { DenyCachingStore } from './deny-cache.js';
+import { FailoverQuotaStore } from './failover-store.js';
+import { MemoryQuotaStore } from './memory-store.js';
+import type { RedisClient } from './redis-connection.js';
+import { RedisQuotaStore } from './redis-store.js';
+import type { QuotaStore } from './store.js';
+
+export interface QuotaBackend {
+  store: QuotaStore;
+  /** false only while the shared store is down and the policy is to reject */
+  isServing(): boolean;
+}
+
+/** Memory when no Redis is configured; otherwise Redis behind the failover policy and the deny cache. */
+export function createQuotaBackend(config: Config, redis: RedisClient | undefined, logger: Logger, clock: Clock): QuotaBackend {
+  if (!redis) return { store: new MemoryQuotaStore(clock), isServing: () => true };
+  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger);
+  return {
+    store: new DenyCachingStore(failover),
+    isServing: () => !(failover.degraded && config.quotaBackendFailure === 'reject'),
+  };
+}

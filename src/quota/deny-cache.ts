@@ -1,0 +1,64 @@
+import type { QuotaPlan } from './plan.js';
+import type { QuotaDecision, QuotaStore } from './store.js';
+
+const MAX_ENTRIES = 100_000;
+
+/**
+ * Remembers denials locally so a token over its limit costs no store round trip while the window
+ * lasts. Sound because counts only grow until buckets age out: a counter denied now with
+ * retry-after R stays denied for R ms whatever other instances do. Revocations are remembered
+ * until the token expires (they never lift).
+ */
+export class DenyCachingStore implements QuotaStore {
+  readonly name: string;
+  /** counter key or revocation key -> until (ms), with the decision to repeat */
+  private readonly denials = new Map<string, { untilMs: number; decision: QuotaDecision }>();
+
+  constructor(private readonly inner: QuotaStore) {
+    this.name = inner.name;
+  }
+
+  async consume(plan: QuotaPlan, nowMs: number, cost?: number): Promise<QuotaDecision> {
+    const cached = this.cachedDenial(plan, nowMs);
+    if (cached) return cached;
+    const decision = await this.inner.consume(plan, nowMs, cost);
+    if (decision.outcome === 'denied' && Number.isFinite(decision.retryAfterMs)) {
+      this.remember(decision.counter.key, nowMs + decision.retryAfterMs, decision);
+    } else if (decision.outcome === 'revoked') {
+      this.remember(plan.revocationKey, plan.expiresAtMs, decision);
+    }
+    return decision;
+  }
+
+  async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    await this.inner.revoke(revocationKey, expiresAtMs, nowMs);
+    this.remember(revocationKey, expiresAtMs, { outcome: 'revoked' });
+  }
+
+  private cachedDenial(plan: QuotaPlan, nowMs: number): QuotaDecision | undefined {
+    if (this.denials.size === 0) return undefined;
+    for (const key of [plan.revocationKey, ...plan.counters.map((c) => c.key)]) {
+      const entry = this.denials.get(key);
+      if (!entry) continue;
+      if (entry.untilMs <= nowMs) {
+        this.denials.delete(key);
+        continue;
+      }
+      const { decision } = entry;
+      return decision.outcome === 'denied' ? { ...decision, retryAfterMs: entry.untilMs - nowMs } : decision;
+    }
+    return undefined;
+  }
+
+  private remember(key: string, untilMs: number, decision: QuotaDecision): void {
+    if (this.denials.size >= MAX_ENTRIES) {
+      const oldest = this.denials.keys().next().value;
+      if (oldest !== undefined) this.denials.delete(oldest);
+    }
+    this.denials.set(key, { untilMs, decision });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

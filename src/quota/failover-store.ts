@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import type { QuotaBackendFailure } from '../config.js';
+import { ApiError } from '../errors.js';
+import type { MemoryQuotaStore } from './memory-store.js';
+import type { QuotaPlan } from './plan.js';
+import type { QuotaDecision, QuotaStore } from './store.js';
+
+/**
+ * A shared store (Redis) with a policy for when it fails: `memory` keeps serving with a local
+ * limiter (per instance, starting from zero: limits hold per instance during the outage), `reject`
+ * answers 503. Either way the outage is logged once when it starts and once when it ends, and the
+ * next successful call ends it: no restart needed.
+ */
+export class FailoverQuotaStore implements QuotaStore {
+  readonly name: string;
+  private outageSince: number | undefined;
+
+  constructor(
+    private readonly primary: QuotaStore,
+    private readonly fallback: MemoryQuotaStore,
+    private readonly policy: QuotaBackendFailure,
+    private readonly logger: Logger,
+  ) {
+    this.name = primary.name;
+  }
+
+  get degraded(): boolean {
+    return this.outageSince !== undefined;
+  }
+
+  async consume(plan: QuotaPlan, nowMs: number, cost?: number): Promise<QuotaDecision> {
+    try {
+      const decision = await this.primary.consume(plan, nowMs, cost);
+      this.recovered(nowMs);
+      return decision;
+    } catch (err) {
+      this.failed(err, nowMs);
+      if (this.policy === 'reject') {
+        throw new ApiError(503, 'QUOTA_BACKEND_UNAVAILABLE', 'the quota store is unavailable; try again shortly', undefined, { 'Retry-After': '1' });
+      }
+      return this.fallback.consume(plan, nowMs, cost);
+    }
+  }
+
+  /** Recorded locally too, so a revocation holds on this instance even while the shared store is down. */
+  async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    await this.fallback.revoke(revocationKey, expiresAtMs);
+    try {
+      await this.primary.revoke(revocationKey, expiresAtMs, nowMs);
+      this.recovered(nowMs);
+    } catch (err) {
+      this.failed(err, nowMs);
+      throw new ApiError(503, 'QUOTA_BACKEND_UNAVAILABLE', 'the revocation could not be stored; try again shortly');
+    }
+  }
+
+  private failed(err: unknown, nowMs: number): void {
+    if (this.outageSince !== undefined) return;
+    this.outageSince = nowMs;
+    const reason = err instanceof Error ? err.message : String(err);
+    this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
+  }
+
+  private recovered(nowMs: number): void {
+    if (this.outageSince === undefined) return;
+    this.logger.warn({ store: this.primary.name, outageMs: nowMs - this.outageSince }, 'quota store recovered');
+    this.outageSince = undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.fallback.close()]);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Request, RequestHandler } from 'express';
+import type { Clock } from '../clock.js';
+import { ApiError } from '../errors.js';
+import { rateLimitHeaders, setRateLimitHeaders } from './headers.js';
+import { planForToken, type CounterSpec } from './plan.js';
+import type { QuotaStore } from './store.js';
+
+/**
+ * The client a per-client quota counts: the address Express reports under the TRUST_PROXY
+ * setting, so X-Forwarded-For creates new clients only when the proxy in front is trusted.
+ */
+export function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
+
+/** A limit that was hit: a token's (client/global) or the API's own per-address one. */
+export interface LimitHit {
+  scope: CounterSpec['scope'] | 'api';
+  window: CounterSpec['window'];
+  limit: number;
+}
+
+export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  const who = counter.scope === 'client' ? 'for this client' : counter.scope === 'global' ? 'for all clients of this token' : 'from this address';
+  return new ApiError(
+    429,
+    'RATE_LIMITED',
+    `rate limit exceeded: ${counter.limit} requests per ${counter.window} ${who}; retry in ${retryAfterSeconds} s`,
+    { scope: counter.scope, window: counter.window, limit: counter.limit, retryAfterSeconds },
+    { 'Retry-After': String(retryAfterSeconds), ...rateLimitHeaders(counter.limit, 0, retryAfterMs) },
+  );
+}
+
+/**
+ * Holds each request against its token's quotas (after authentication, before any work):
+ * revoked -> 401, over a limit -> 429 naming scope, window and limit; admitted -> headers.
+ */
+export function quotaGuard(store: QuotaStore, clock: Clock): RequestHandler {
+  return async (req, res, next) => {
+    const principal = req.principal;
+    if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+    const decision = await store.consume(planForToken(principal.claims, clientAddress(req)), clock());
+    switch (decision.outcome) {
+      case 'revoked':
+        throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
+      case 'denied':
+        throw rateLimited(decision.counter, decision.retryAfterMs);
+      case 'admitted':
+        if (decision.tightest) setRateLimitHeaders(res, decision.tightest);
+        next();
+    }
+  };
+}

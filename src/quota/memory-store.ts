@@ -1,0 +1,88 @@
+import type { QuotaPlan } from './plan.js';
+import { tightestOf, type CounterStatus, type QuotaDecision, type QuotaStore } from './store.js';
+import { bucketLeavesWindowAt, bucketMs, msUntilAdmits, oldestCountedBucket } from './windows.js';
+
+interface Counter {
+  /** bucket index -> count */
+  buckets: Map<number, number>;
+  /** when the newest bucket has left the window: the counter can be dropped */
+  expiresAtMs: number;
+}
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * The in-process quota store (one instance; also the fallback while Redis is down). Check and
+ * count run in one synchronous step, so concurrent requests cannot interleave. The algorithm is
+ * the one described in windows.ts, shared with the Redis script.
+ */
+export class MemoryQuotaStore implements QuotaStore {
+  readonly name = 'memory';
+  private readonly counters = new Map<string, Counter>();
+  private readonly revoked = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly clock: () => number = Date.now) {
+    this.sweeper = setInterval(() => this.sweep(this.clock()), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
+    const revokedUntil = this.revoked.get(plan.revocationKey);
+    if (revokedUntil !== undefined && revokedUntil > nowMs) return { outcome: 'revoked' };
+
+    const statuses: CounterStatus[] = [];
+    for (const spec of plan.counters) {
+      const counter = this.liveCounter(spec.key, nowMs, spec.windowMs);
+      let used = 0;
+      for (const count of counter.buckets.values()) used += count;
+      if (used + cost > spec.limit) {
+        return { outcome: 'denied', counter: spec, retryAfterMs: msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, cost) };
+      }
+      statuses.push({ counter: spec, remaining: spec.limit - used - cost, resetMs: 0 });
+    }
+    for (const status of statuses) {
+      const { key, windowMs } = status.counter;
+      const counter = this.liveCounter(key, nowMs, windowMs);
+      const current = Math.floor(nowMs / bucketMs(windowMs));
+      counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + cost);
+      counter.expiresAtMs = bucketLeavesWindowAt(current, windowMs);
+      status.resetMs = bucketLeavesWindowAt(Math.min(...counter.buckets.keys()), windowMs) - nowMs;
+      this.counters.set(key, counter);
+    }
+    return { outcome: 'admitted', tightest: tightestOf(statuses) };
+  }
+
+  /** The counter with buckets that left the window dropped (a new empty one if none). */
+  private liveCounter(key: string, nowMs: number, windowMs: number): Counter {
+    const counter = this.counters.get(key);
+    if (!counter) return { buckets: new Map(), expiresAtMs: 0 };
+    const oldest = oldestCountedBucket(nowMs, windowMs);
+    for (const index of counter.buckets.keys()) {
+      if (index < oldest) counter.buckets.delete(index);
+    }
+    return counter;
+  }
+
+  async revoke(revocationKey: string, expiresAtMs: number): Promise<void> {
+    this.revoked.set(revocationKey, expiresAtMs);
+  }
+
+  /** Drops counters and revocations that can no longer matter, so memory stays bounded by live traffic. */
+  sweep(nowMs: number): void {
+    for (const [key, counter] of this.counters) {
+      if (counter.expiresAtMs <= nowMs) this.counters.delete(key);
+    }
+    for (const [key, until] of this.revoked) {
+      if (until <= nowMs) this.revoked.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.counters.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+}

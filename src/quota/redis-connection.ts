@@ -1,0 +1,52 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The shared Redis (or Redis Cluster) connection, set up to fail fast rather than queue: while
+ * Redis is unreachable, commands fail at once (no offline queue) and a hung Redis times out after
+ * REDIS_COMMAND_TIMEOUT_MS, so the failover policy decides within a bounded time. ioredis
+ * reconnects by itself.
+ */
+export function connectRedis(config: Config, logger: Logger): RedisClient | undefined {
+  const options: RedisOptions = {
+    enableOfflineQueue: false,
+    commandTimeout: config.redisCommandTimeoutMs,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+  };
+  let client: RedisClient;
+  if (config.redisClusterNodes.length > 0) {
+    const nodes = config.redisClusterNodes.map((node) => {
+      const [host, port] = node.split(':');
+      return { host: host ?? '127.0.0.1', port: Number(port) };
+    });
+    client = new Cluster(nodes, { redisOptions: options, enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: options.retryStrategy });
+  } else if (config.redisUrl !== undefined) {
+    client = new Redis(config.redisUrl, options);
+  } else {
+    return undefined;
+  }
+  // ioredis reports every failed reconnect; the quota store logs outages once, so keep these at debug
+  client.on('error', (err: Error) => logger.debug({ reason: err.message }, 'redis connection error'));
+  return client;
+}
+
+/** Resolves when the connection is ready, or after `timeoutMs` (the failover policy covers the rest). */
+export async function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    client.once('ready', onReady);
+  });
+}

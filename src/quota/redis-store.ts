@@ -1,0 +1,105 @@
+import type { RedisClient } from './redis-connection.js';
+import type { QuotaPlan } from './plan.js';
+import { tightestOf, type CounterStatus, type QuotaDecision, type QuotaStore } from './store.js';
+import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } from './windows.js';
+
+/**
+ * The whole quota decision of one request in one round trip: revocation check, then every
+ * counter checked, then (only if all admit) every counter counted. Same algorithm as windows.ts.
+ *
+ * KEYS[1] revocation key, KEYS[2..] counter hashes (field = bucket index, value = count).
+ * ARGV[1] now (ms), ARGV[2] cost, then limit and window (ms) per counter.
+ * Returns {-1} revoked; {0, i, idx, count, idx, count, ...} denied by counter i with its live
+ * buckets; {1, used_1, oldest_1, used_2, oldest_2, ...} admitted (oldest = -1 for an empty counter).
+ */
+const CONSUME_SCRIPT = `
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
+local n = #KEYS - 1
+local result = {1}
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local limit = tonumber(ARGV[1 + 2 * i])
+  local win = tonumber(ARGV[2 + 2 * i])
+  local size = win / ${BUCKETS_PER_WINDOW}
+  local oldest = math.floor((now - win) / size)
+  local flat = redis.call('HGETALL', key)
+  local used, minIdx, stale, live = 0, -1, {}, {}
+  for j = 1, #flat, 2 do
+    local idx = tonumber(flat[j])
+    if idx < oldest then
+      stale[#stale + 1] = flat[j]
+    else
+      local count = tonumber(flat[j + 1])
+      used = used + count
+      live[#live + 1] = idx
+      live[#live + 1] = count
+      if minIdx < 0 or idx < minIdx then minIdx = idx end
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  if used + cost > limit then
+    local denied = {0, i}
+    for k = 1, #live do denied[#denied + 1] = live[k] end
+    return denied
+  end
+  result[#result + 1] = used
+  result[#result + 1] = minIdx
+end
+for i = 1, n do
+  local key = KEYS[i + 1]
+  local win = tonumber(ARGV[2 + 2 * i])
+  local size = win / ${BUCKETS_PER_WINDOW}
+  local current = math.floor(now / size)
+  if redis.call('HINCRBY', key, current, cost) == cost then
+    redis.call('PEXPIRE', key, math.ceil((current + 1) * size + win - now))
+  end
+end
+return result
+`;
+
+/** ioredis adds defined commands as methods at run time; this names the one we define. */
+interface WithConsume {
+  aisbgwConsume(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+}
+
+export class RedisQuotaStore implements QuotaStore {
+  readonly name = 'redis';
+  private readonly redis: RedisClient & WithConsume;
+
+  constructor(redis: RedisClient) {
+    redis.defineCommand('aisbgwConsume', { lua: CONSUME_SCRIPT });
+    this.redis = redis as RedisClient & WithConsume;
+  }
+
+  async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
+    const keys = [plan.revocationKey, ...plan.counters.map((c) => c.key)];
+    const args: number[] = [nowMs, cost];
+    for (const c of plan.counters) args.push(c.limit, c.windowMs);
+    const reply = await this.redis.aisbgwConsume(keys.length, ...keys, ...args);
+
+    if (reply[0] === -1) return { outcome: 'revoked' };
+    if (reply[0] === 0) {
+      const counter = plan.counters[(reply[1] ?? 1) - 1];
+      if (!counter) throw new Error('quota script named an unknown counter');
+      const buckets: [number, number][] = [];
+      for (let j = 2; j + 1 < reply.length; j += 2) buckets.push([reply[j] as number, reply[j + 1] as number]);
+      return { outcome: 'denied', counter, retryAfterMs: msUntilAdmits(buckets, nowMs, counter.windowMs, counter.limit, cost) };
+    }
+    const statuses: CounterStatus[] = plan.counters.map((counter, i) => {
+      const used = reply[1 + 2 * i] ?? 0;
+      const oldestIndex = reply[2 + 2 * i] ?? -1;
+      const oldest = oldestIndex >= 0 ? oldestIndex : Math.floor(nowMs / bucketMs(counter.windowMs));
+      return { counter, remaining: counter.limit - used - cost, resetMs: bucketLeavesWindowAt(oldest, counter.windowMs) - nowMs };
+    });
+    return { outcome: 'admitted', tightest: tightestOf(statuses) };
+  }
+
+  async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {
+    await this.redis.set(revocationKey, '1', 'PX', Math.max(1, Math.ceil(expiresAtMs - nowMs)));
+  }
+
+  /** The connection belongs to whoever created it (it is shared with other users). */
+  async close(): Promise<void> {}
+}

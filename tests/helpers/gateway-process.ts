@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TEST_SECRET } from './gateway.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+/** The built gateway (dist/main.js, as `npm start` runs it) in a process of its own. */
+export class GatewayProcess {
+  readonly output: string[] = [];
+
+  private constructor(private readonly child: ChildProcess, readonly url: string) {}
+
+  static async start(env: Record<string, string>): Promise<GatewayProcess> {
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AISBREAKER_SECRET: TEST_SECRET,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        API_MINT_LIMITS: 'off',
+        API_AUTH_FAILURE_LIMITS: 'off',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.join('\n')}`)), 15_000);
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        for (const line of chunk.split('\n').filter(Boolean)) {
+          output.push(line);
+          const match = /"port":(\d+)[^\n]*aisbreaker-gateway listening/.exec(line);
+          if (match?.[1]) {
+            clearTimeout(timer);
+            resolve(Number(match[1]));
+          }
+        }
+      });
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${code}:\n${output.join('\n')}`));
+      });
+    });
+    child.removeAllListeners('exit');
+    const gw = new GatewayProcess(child, `http://127.0.0.1:${port}`);
+    gw.output.push(...output);
+    child.stdout?.on('data', (chunk: string) => gw.output.push(...chunk.split('\n').filter(Boolean)));
+    return gw;
+  }
+
+  /** Sends a signal and resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    return new Promise((resolve) => {
+      this.child.once('exit', (code) => resolve(code));
+      this.child.kill(signal);
+    });
+  }
+}
