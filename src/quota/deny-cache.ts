@@ -25,7 +25,7 @@ export class DenyCachingStore implements QuotaStore {
     if (decision.outcome === 'denied' && Number.isFinite(decision.retryAfterMs)) {
       this.remember(decision.counter.key, nowMs + decision.retryAfterMs, decision);
     } else if (decision.outcome === 'revoked') {
-      this.remember(plan.revocationKey, plan.expiresAtMs, decision);
+      this.remember(plan.revocationKeys[0] ?? '', plan.expiresAtMs, decision);
     }
     return decision;
   }
@@ -37,7 +37,7 @@ export class DenyCachingStore implements QuotaStore {
 
   private cachedDenial(plan: QuotaPlan, nowMs: number): QuotaDecision | undefined {
     if (this.denials.size === 0) return undefined;
-    for (const key of [plan.revocationKey, ...plan.counters.map((c) => c.key)]) {
+    for (const key of [...plan.revocationKeys, ...plan.counters.map((c) => c.key)]) {
       const entry = this.denials.get(key);
       if (!entry) continue;
       if (entry.untilMs <= nowMs) {

@@ -28,10 +28,12 @@ export class MemoryQuotaStore implements QuotaStore {
   }
 
   async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
-    const revokedUntil = this.revoked.get(plan.revocationKey);
-    if (revokedUntil !== undefined && revokedUntil > nowMs) return { outcome: 'revoked' };
+    for (const key of plan.revocationKeys) {
+      const revokedUntil = this.revoked.get(key);
+      if (revokedUntil !== undefined && revokedUntil > nowMs) return { outcome: 'revoked' };
+    }
 
-    const statuses: CounterStatus[] = [];
+    const checked: { status: CounterStatus; counter: Counter; current: number }[] = [];
     for (const spec of plan.counters) {
       const counter = this.liveCounter(spec.key, nowMs, spec.windowMs);
       let used = 0;
@@ -39,18 +41,20 @@ export class MemoryQuotaStore implements QuotaStore {
       if (used + cost > spec.limit) {
         return { outcome: 'denied', counter: spec, retryAfterMs: msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, cost) };
       }
-      statuses.push({ counter: spec, remaining: spec.limit - used - cost, resetMs: 0 });
+      const current = Math.floor(nowMs / bucketMs(spec.windowMs));
+      const oldest = Math.min(current, ...counter.buckets.keys());
+      const status = { counter: spec, remaining: spec.limit - used - cost, resetMs: bucketLeavesWindowAt(oldest, spec.windowMs) - nowMs };
+      checked.push({ status, counter, current });
     }
-    for (const status of statuses) {
-      const { key, windowMs } = status.counter;
-      const counter = this.liveCounter(key, nowMs, windowMs);
-      const current = Math.floor(nowMs / bucketMs(windowMs));
-      counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + cost);
-      counter.expiresAtMs = bucketLeavesWindowAt(current, windowMs);
-      status.resetMs = bucketLeavesWindowAt(Math.min(...counter.buckets.keys()), windowMs) - nowMs;
-      this.counters.set(key, counter);
+    if (cost > 0) {
+      for (const { status, counter, current } of checked) {
+        counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + cost);
+        counter.expiresAtMs = bucketLeavesWindowAt(current, status.counter.windowMs);
+        this.counters.set(status.counter.key, counter);
+      }
     }
-    return { outcome: 'admitted', tightest: tightestOf(statuses) };
+    const statuses = checked.map((c) => c.status);
+    return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };
   }
 
   /** The counter with buckets that left the window dropped (a new empty one if none). */

@@ -1,10 +1,11 @@
-import type { RequestLimits, TokenClaims } from '../token/claims.js';
+import { familyOf, type RequestLimits, type TokenClaims } from '../token/claims.js';
 import { WINDOW_MS, type WindowName } from './windows.js';
 
 /**
- * What one request must be checked against: a counter per limited window and scope, all keyed
- * under the token's `jti`. Keys share the hash tag `{jti}`, so one Redis script can touch them
- * all, on Redis Cluster too.
+ * What one request must be checked against: a counter per limited window and scope of the token,
+ * plus the global counters of its ancestors (a derived token spends its parents' quotas too), and
+ * the revocation markers of the token and its ancestors. Every key of a token family carries the
+ * root's jti as hash tag `{root}`, so one Redis script can touch them all, on Redis Cluster too.
  */
 
 export type QuotaScope = 'client' | 'global';
@@ -19,8 +20,8 @@ export interface CounterSpec {
 
 export interface QuotaPlan {
   counters: CounterSpec[];
-  /** set when the token is revoked (the revocation list lives in the same store) */
-  revocationKey: string;
+  /** any of them set means revoked: the token's own first, then its ancestors' */
+  revocationKeys: string[];
   /** the token's expiry: no decision about it matters after that */
   expiresAtMs: number;
 }
@@ -33,8 +34,12 @@ const LIMIT_FIELDS: Record<WindowName, keyof RequestLimits> = {
 
 export const KEY_PREFIX = 'aisbgw';
 
+function tokenKeyBase(jti: string): string {
+  return `${KEY_PREFIX}:{${familyOf(jti)}}:${jti}`;
+}
+
 export function revocationKey(jti: string): string {
-  return `${KEY_PREFIX}:{${jti}}:revoked`;
+  return `${tokenKeyBase(jti)}:revoked`;
 }
 
 function countersFor(limits: RequestLimits | undefined, scope: QuotaScope, keyBase: string): CounterSpec[] {
@@ -48,14 +53,16 @@ function countersFor(limits: RequestLimits | undefined, scope: QuotaScope, keyBa
 }
 
 /** The plan for a request by client `clientId` (its address) with a token holding `claims`. */
-export function planForToken(claims: Pick<TokenClaims, 'jti' | 'exp' | 'requestQuotas'>, clientId: string): QuotaPlan {
-  const base = `${KEY_PREFIX}:{${claims.jti}}`;
+export function planForToken(claims: Pick<TokenClaims, 'jti' | 'exp' | 'requestQuotas' | 'ancestors'>, clientId: string): QuotaPlan {
+  const base = tokenKeyBase(claims.jti);
+  const ancestors = claims.ancestors ?? [];
   return {
     counters: [
       ...countersFor(claims.requestQuotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`),
       ...countersFor(claims.requestQuotas.globalRequestLimits, 'global', `${base}:g`),
+      ...ancestors.flatMap((a) => countersFor(a.globalRequestLimits, 'global', `${tokenKeyBase(a.jti)}:g`)),
     ],
-    revocationKey: revocationKey(claims.jti),
+    revocationKeys: [claims.jti, ...ancestors.map((a) => a.jti)].map(revocationKey),
     expiresAtMs: claims.exp * 1000,
   };
 }

@@ -7,21 +7,24 @@ import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } fro
  * The whole quota decision of one request in one round trip: revocation check, then every
  * counter checked, then (only if all admit) every counter counted. Same algorithm as windows.ts.
  *
- * KEYS[1] revocation key, KEYS[2..] counter hashes (field = bucket index, value = count).
- * ARGV[1] now (ms), ARGV[2] cost, then limit and window (ms) per counter.
+ * KEYS[1..r] revocation markers, then the counter hashes (field = bucket index, value = count).
+ * ARGV[1] now (ms), ARGV[2] cost (0 = only look), ARGV[3] r, then limit and window (ms) per counter.
  * Returns {-1} revoked; {0, i, idx, count, idx, count, ...} denied by counter i with its live
  * buckets; {1, used_1, oldest_1, used_2, oldest_2, ...} admitted (oldest = -1 for an empty counter).
  */
 const CONSUME_SCRIPT = `
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
-local n = #KEYS - 1
+local r = tonumber(ARGV[3])
+for i = 1, r do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {-1} end
+end
+local n = #KEYS - r
 local result = {1}
 for i = 1, n do
-  local key = KEYS[i + 1]
-  local limit = tonumber(ARGV[1 + 2 * i])
-  local win = tonumber(ARGV[2 + 2 * i])
+  local key = KEYS[r + i]
+  local limit = tonumber(ARGV[2 + 2 * i])
+  local win = tonumber(ARGV[3 + 2 * i])
   local size = win / ${BUCKETS_PER_WINDOW}
   local oldest = math.floor((now - win) / size)
   local flat = redis.call('HGETALL', key)
@@ -47,9 +50,10 @@ for i = 1, n do
   result[#result + 1] = used
   result[#result + 1] = minIdx
 end
+if cost == 0 then return result end
 for i = 1, n do
-  local key = KEYS[i + 1]
-  local win = tonumber(ARGV[2 + 2 * i])
+  local key = KEYS[r + i]
+  local win = tonumber(ARGV[3 + 2 * i])
   local size = win / ${BUCKETS_PER_WINDOW}
   local current = math.floor(now / size)
   if redis.call('HINCRBY', key, current, cost) == cost then
@@ -74,8 +78,8 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
-    const keys = [plan.revocationKey, ...plan.counters.map((c) => c.key)];
-    const args: number[] = [nowMs, cost];
+    const keys = [...plan.revocationKeys, ...plan.counters.map((c) => c.key)];
+    const args: number[] = [nowMs, cost, plan.revocationKeys.length];
     for (const c of plan.counters) args.push(c.limit, c.windowMs);
     const reply = await this.redis.aisbgwConsume(keys.length, ...keys, ...args);
 
@@ -93,7 +97,7 @@ export class RedisQuotaStore implements QuotaStore {
       const oldest = oldestIndex >= 0 ? oldestIndex : Math.floor(nowMs / bucketMs(counter.windowMs));
       return { counter, remaining: counter.limit - used - cost, resetMs: bucketLeavesWindowAt(oldest, counter.windowMs) - nowMs };
     });
-    return { outcome: 'admitted', tightest: tightestOf(statuses) };
+    return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };
   }
 
   async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {

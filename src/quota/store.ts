@@ -9,7 +9,7 @@ export interface CounterStatus {
 }
 
 export type QuotaDecision =
-  | { outcome: 'admitted'; tightest: CounterStatus | undefined }
+  | { outcome: 'admitted'; statuses: CounterStatus[]; tightest: CounterStatus | undefined }
   | { outcome: 'denied'; counter: CounterSpec; retryAfterMs: number }
   | { outcome: 'revoked' };
 
@@ -19,6 +19,7 @@ export type QuotaDecision =
  */
 export interface QuotaStore {
   readonly name: string;
+  /** cost 0 only looks: revocation and current usage, nothing counted */
   consume(plan: QuotaPlan, nowMs: number, cost?: number): Promise<QuotaDecision>;
   /** records a revoked token id until `expiresAtMs` */
   revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void>;

@@ -45,6 +45,16 @@ export const serviceSecretsSchema = z
   .array(serviceSecretSchema, { error: 'must be an array' })
   .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` });
 
+/** How many generations of derived tokens may stand below a minted one. */
+export const MAX_DERIVATION_DEPTH = 3;
+
+/** What a derived token must know of each ancestor: its id (revocation) and its global limits (shared quota). */
+export const ancestorSchema = z.strictObject({
+  jti: z.string().min(16).max(64),
+  globalRequestLimits: requestLimitsSchema.optional(),
+});
+export type Ancestor = z.infer<typeof ancestorSchema>;
+
 export const tokenClaimsSchema = z.object({
   sub: z.string().endsWith('#aisbreaker'),
   iat: z.int().nonnegative(),
@@ -52,11 +62,22 @@ export const tokenClaimsSchema = z.object({
   jti: z.string().min(16).max(64),
   requestQuotas: requestQuotasSchema.default({}),
   serviceSecrets: serviceSecretsSchema.default([]),
+  /** our extension, on derived tokens only: root first, parent last */
+  ancestors: z.array(ancestorSchema).max(MAX_DERIVATION_DEPTH).optional(),
 });
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
 /** Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. */
 export const legacyClaimsSchema = tokenClaimsSchema.extend({ jti: z.string().optional() });
+
+/**
+ * A derived token's jti starts with its family's root jti ("<root>.<own>"), so the family, and
+ * with it the Redis hash tag of all its keys, is known from any jti alone.
+ */
+export function familyOf(jti: string): string {
+  const dot = jti.indexOf('.');
+  return dot < 0 ? jti : jti.slice(0, dot);
+}
 
 const SUBJECT_SUFFIX = '#aisbreaker';
 

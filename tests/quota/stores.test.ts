@@ -145,7 +145,7 @@ describe.each(stores)('%s quota store', (_name, makeStore) => {
     const store = makeStore();
     const p = plan({});
     expect((await store.consume(p, T0)).outcome).toBe('admitted');
-    await store.revoke(p.revocationKey, T0 + 60_000, T0);
+    await store.revoke(p.revocationKeys[0] ?? '', T0 + 60_000, T0);
     expect((await store.consume(p, T0)).outcome).toBe('revoked');
   });
 });
@@ -163,5 +163,34 @@ describe('redis quota keys', () => {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(WINDOW_MS.day * 1.05 + 1000);
     }
+  });
+});
+
+describe.each(stores)('%s quota store, looking only (cost 0)', (_name, makeStore) => {
+  it('reports usage per counter without counting', async () => {
+    const store = makeStore();
+    const p = plan({ client: { requestsPerMinute: 3 }, global: { requestsPerDay: 10 } });
+    await store.consume(p, T0);
+    for (let i = 0; i < 5; i++) {
+      const look = await store.consume(p, T0 + 1, 0);
+      expect(look.outcome).toBe('admitted');
+      if (look.outcome !== 'admitted') return;
+      expect(look.statuses.map((s) => [s.counter.window, s.remaining])).toEqual([
+        ['minute', 2],
+        ['day', 9],
+      ]);
+    }
+  });
+
+  it('a derived token spends its ancestors\' global quotas and is revoked with them', async () => {
+    const store = makeStore();
+    const root = randomBytes(16).toString('base64url');
+    const child = { jti: `${root}.${randomBytes(16).toString('base64url')}`, exp: T0 / 1000 + 3600, requestQuotas: {}, ancestors: [{ jti: root, globalRequestLimits: { requestsPerMinute: 2 } }] };
+    const parentPlan = planForToken({ jti: root, exp: T0 / 1000 + 3600, requestQuotas: { globalRequestLimits: { requestsPerMinute: 2 } } }, '1.1.1.1');
+    expect((await store.consume(planForToken(child, '9.9.9.9'), T0)).outcome).toBe('admitted');
+    expect((await store.consume(parentPlan, T0)).outcome).toBe('admitted');
+    expect((await store.consume(planForToken(child, '9.9.9.9'), T0)).outcome).toBe('denied');
+    await store.revoke(parentPlan.revocationKeys[0] ?? '', T0 + 3_600_000, T0);
+    expect((await store.consume(planForToken(child, '9.9.9.9'), T0 + 3_600_000 - 120_000, 0)).outcome).toBe('revoked');
   });
 });
