@@ -10,6 +10,7 @@ import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
 import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
+import { lifecycleRoutes } from './routes/token-lifecycle.js';
 import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
 import { createDummyService, createEchoService } from './services/local-chat.js';
@@ -52,9 +53,12 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   app.use(requestContext(logger));
   app.use(systemRoutes(quota.isServing));
-  app.use(oauthRoutes({ keyring, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, logger, mintLimits }));
+  const authenticateToken = authenticate(verifier, authFailureLimits);
+  const tokenDeps = { adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
+  app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
+  app.use(lifecycleRoutes({ ...tokenDeps, verifier }));
   // every serving route: who is calling, then are they within their quotas
-  const guard = [authenticate(verifier, authFailureLimits), quotaGuard(quota.store, clock)];
+  const guard = [authenticateToken, quotaGuard(quota.store, clock)];
   app.use(processRoutes({ guard, registry }));
   app.use(notFound);
   app.use(errorHandler);

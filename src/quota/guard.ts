@@ -18,16 +18,24 @@ export interface LimitHit {
   scope: CounterSpec['scope'] | 'api';
   window: CounterSpec['window'];
   limit: number;
+  ancestorJti?: string;
 }
 
 export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const who = counter.scope === 'client' ? 'for this client' : counter.scope === 'global' ? 'for all clients of this token' : 'from this address';
+  const who =
+    counter.scope === 'client'
+      ? 'for this client'
+      : counter.scope === 'api'
+        ? 'from this address'
+        : counter.ancestorJti === undefined
+          ? 'for all clients of this token'
+          : 'for all clients of a parent token';
   return new ApiError(
     429,
     'RATE_LIMITED',
     `rate limit exceeded: ${counter.limit} requests per ${counter.window} ${who}; retry in ${retryAfterSeconds} s`,
-    { scope: counter.scope, window: counter.window, limit: counter.limit, retryAfterSeconds },
+    { scope: counter.scope, window: counter.window, limit: counter.limit, retryAfterSeconds, ...(counter.ancestorJti ? { ancestor: counter.ancestorJti } : {}) },
     { 'Retry-After': String(retryAfterSeconds), ...rateLimitHeaders(counter.limit, 0, retryAfterMs) },
   );
 }

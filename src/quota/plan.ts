@@ -16,6 +16,8 @@ export interface CounterSpec {
   window: WindowName;
   limit: number;
   windowMs: number;
+  /** set on an ancestor's global counter that a derived token spends too */
+  ancestorJti?: string;
 }
 
 export interface QuotaPlan {
@@ -42,12 +44,15 @@ export function revocationKey(jti: string): string {
   return `${tokenKeyBase(jti)}:revoked`;
 }
 
-function countersFor(limits: RequestLimits | undefined, scope: QuotaScope, keyBase: string): CounterSpec[] {
+function countersFor(limits: RequestLimits | undefined, scope: QuotaScope, keyBase: string, ancestorJti?: string): CounterSpec[] {
   if (!limits) return [];
   const counters: CounterSpec[] = [];
   for (const window of Object.keys(LIMIT_FIELDS) as WindowName[]) {
     const limit = limits[LIMIT_FIELDS[window]];
-    if (limit !== undefined) counters.push({ key: `${keyBase}:${window}`, scope, window, limit, windowMs: WINDOW_MS[window] });
+    if (limit === undefined) continue;
+    const counter: CounterSpec = { key: `${keyBase}:${window}`, scope, window, limit, windowMs: WINDOW_MS[window] };
+    if (ancestorJti !== undefined) counter.ancestorJti = ancestorJti;
+    counters.push(counter);
   }
   return counters;
 }
@@ -60,7 +65,7 @@ export function planForToken(claims: Pick<TokenClaims, 'jti' | 'exp' | 'requestQ
     counters: [
       ...countersFor(claims.requestQuotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`),
       ...countersFor(claims.requestQuotas.globalRequestLimits, 'global', `${base}:g`),
-      ...ancestors.flatMap((a) => countersFor(a.globalRequestLimits, 'global', `${tokenKeyBase(a.jti)}:g`)),
+      ...ancestors.flatMap((a) => countersFor(a.globalRequestLimits, 'global', `${tokenKeyBase(a.jti)}:g`, a.jti)),
     ],
     revocationKeys: [claims.jti, ...ancestors.map((a) => a.jti)].map(revocationKey),
     expiresAtMs: claims.exp * 1000,

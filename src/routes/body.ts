@@ -14,3 +14,11 @@ export function jsonBody(limit: string, acceptedTypes: string[] = ['application/
   };
   return [requireType, express.json({ limit, type: acceptedTypes, strict: true })];
 }
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** RFC 7009/7662 endpoints take a form body; JSON is accepted too. Flat fields only. */
+export function formOrJsonBody(limit: string): RequestHandler[] {
+  const [requireType, parseJson] = jsonBody(limit, ['application/json', FORM_TYPE]);
+  return [requireType as RequestHandler, express.urlencoded({ limit, extended: false, type: FORM_TYPE }), parseJson as RequestHandler];
+}

@@ -2,9 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EncryptJWT, decodeProtectedHeader, errors as joseErrors, jwtDecrypt, type JWTPayload } from 'jose';
 import type { Keyring } from './keyring.js';
 import {
+  familyOf,
   legacyClaimsSchema,
   subjectForHost,
   tokenClaimsSchema,
+  type Ancestor,
   type RequestQuotas,
   type ServiceSecret,
   type TokenClaims,
@@ -30,6 +32,8 @@ export interface MintInput {
   requestQuotas: RequestQuotas;
   serviceSecrets: ServiceSecret[];
   lifetimeSeconds: number;
+  /** set for a derived token: its parent and the parent's line up to the root */
+  parent?: { jti: string; ancestors: Ancestor[] };
 }
 
 export interface MintedToken {
@@ -43,14 +47,21 @@ export async function mintToken(input: MintInput, keyring: Keyring, nowMs: numbe
     sub: subjectForHost(input.host),
     iat,
     exp: iat + input.lifetimeSeconds,
-    jti: randomBytes(16).toString('base64url'),
+    jti: newTokenId(input.parent?.jti),
     requestQuotas: input.requestQuotas,
     serviceSecrets: input.serviceSecrets,
   };
+  if (input.parent) claims.ancestors = input.parent.ancestors;
   const jwe = await new EncryptJWT(claims as unknown as JWTPayload)
     .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyring.current.kid, ver: TOKEN_FORMAT_VERSION })
     .encrypt(keyring.current.key);
   return { token: TOKEN_PREFIX + jwe, claims };
+}
+
+/** 128 random bits; a derived token's id is prefixed with its family's root id (see familyOf). */
+function newTokenId(parentJti: string | undefined): string {
+  const own = randomBytes(16).toString('base64url');
+  return parentJti === undefined ? own : `${familyOf(parentJti)}.${own}`;
 }
 
 export interface OpenedToken {

@@ -1,7 +1,7 @@
 import { z } from 'zod/v4';
 import { parseTimeSpan } from '../config.js';
 import { invalidRequest, type ApiError } from '../errors.js';
-import { requestQuotasSchema, serviceSecretsSchema, type RequestQuotas, type ServiceSecret } from './claims.js';
+import { MAX_SERVICE_SECRETS, requestQuotasSchema, serviceSecretSchema, type RequestQuotas, type ServiceSecret } from './claims.js';
 
 /** The AIsBreaker mint body, shared by `POST /api/v1/oauth/token` and the CLI's `mint`. */
 export const DEFAULT_EXPIRATION_TIME_SPAN = '2h';
@@ -10,7 +10,11 @@ export const mintRequestSchema = z.object({
   requestAuthAndQuotas: z.strictObject(
     {
       requestQuotas: requestQuotasSchema.optional(),
-      serviceSecrets: serviceSecretsSchema.optional(),
+      // authSecret may be omitted only when deriving from a parent token (see parseMintRequest)
+      serviceSecrets: z
+        .array(serviceSecretSchema.extend({ authSecret: serviceSecretSchema.shape.authSecret.optional() }), { error: 'must be an array' })
+        .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` })
+        .optional(),
     },
     { error: 'must be an object' },
   ),
@@ -26,10 +30,12 @@ export const mintRequestSchema = z.object({
 export type MintRequest = z.infer<typeof mintRequestSchema>;
 
 export interface ValidMint {
-  requestQuotas: RequestQuotas;
-  serviceSecrets: ServiceSecret[];
+  /** undefined when the body names none (a derived token then keeps its parent's) */
+  requestQuotas: RequestQuotas | undefined;
+  serviceSecrets: { serviceId: string; authSecret?: string | undefined }[] | undefined;
   lifetimeSeconds: number;
-  clientSecret: string | undefined;
+  /** false when the default lifetime applies */
+  lifetimeExplicit: boolean;
 }
 
 /** First zod issue -> a 400 that names the field; never quotes the offending value. */
@@ -40,13 +46,31 @@ export function zodIssueToApiError(error: z.ZodError, prefix = ''): ApiError {
   return invalidRequest(field, issue?.message ?? 'invalid', { issues: error.issues.length });
 }
 
-export function parseMintRequest(body: unknown, maxLifetimeMs: number): ValidMint {
+/** A mint body for a derived token: authSecret may be left out (the parent's is used). */
+export function parseDeriveRequest(body: unknown, maxLifetimeMs: number): ValidMint {
   const parsed = mintRequestSchema.safeParse(body);
   if (!parsed.success) throw zodIssueToApiError(parsed.error);
   const request = parsed.data;
+  return {
+    requestQuotas: request.requestAuthAndQuotas.requestQuotas,
+    serviceSecrets: request.requestAuthAndQuotas.serviceSecrets,
+    lifetimeSeconds: lifetimeSeconds(request.expirationTimeSpan, maxLifetimeMs),
+    lifetimeExplicit: request.expirationTimeSpan !== undefined,
+  };
+}
 
-  const span = request.expirationTimeSpan ?? DEFAULT_EXPIRATION_TIME_SPAN;
-  const lifetimeMs = parseTimeSpan(span);
+/** A mint body for a new token: every secret must be given. */
+export function parseMintRequest(body: unknown, maxLifetimeMs: number): { requestQuotas: RequestQuotas; serviceSecrets: ServiceSecret[]; lifetimeSeconds: number } {
+  const request = parseDeriveRequest(body, maxLifetimeMs);
+  const serviceSecrets = (request.serviceSecrets ?? []).map((entry, i) => {
+    if (entry.authSecret === undefined) throw invalidRequest(`requestAuthAndQuotas.serviceSecrets.${i}.authSecret`, 'required');
+    return { serviceId: entry.serviceId, authSecret: entry.authSecret };
+  });
+  return { requestQuotas: request.requestQuotas ?? {}, serviceSecrets, lifetimeSeconds: request.lifetimeSeconds };
+}
+
+function lifetimeSeconds(span: string | undefined, maxLifetimeMs: number): number {
+  const lifetimeMs = parseTimeSpan(span ?? DEFAULT_EXPIRATION_TIME_SPAN);
   if (lifetimeMs === undefined) {
     throw invalidRequest('expirationTimeSpan', 'not a time span; use e.g. "2h", "365d" or "90 days"');
   }
@@ -55,12 +79,5 @@ export function parseMintRequest(body: unknown, maxLifetimeMs: number): ValidMin
       maxSeconds: Math.floor(maxLifetimeMs / 1000),
     });
   }
-  const lifetimeSeconds = Math.ceil(lifetimeMs / 1000);
-
-  return {
-    requestQuotas: request.requestAuthAndQuotas.requestQuotas ?? {},
-    serviceSecrets: request.requestAuthAndQuotas.serviceSecrets ?? [],
-    lifetimeSeconds,
-    clientSecret: request.clientSecret,
-  };
+  return Math.ceil(lifetimeMs / 1000);
 }

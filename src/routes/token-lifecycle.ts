@@ -1,0 +1,138 @@
+import { Router, type Request, type RequestHandler } from 'express';
+import { assertAdmin } from '../auth/admin.js';
+import { extractCredential } from '../auth/credentials.js';
+import { secretsEqual } from '../auth/secret-compare.js';
+import type { Clock } from '../clock.js';
+import { ApiError, invalidRequest } from '../errors.js';
+import { clientAddress } from '../quota/guard.js';
+import { lookUpToken } from '../quota/look.js';
+import { revocationKey } from '../quota/plan.js';
+import type { CounterStatus, QuotaStore } from '../quota/store.js';
+import { hostOfSubject, type TokenClaims } from '../token/claims.js';
+import { TokenError } from '../token/codec.js';
+import type { TokenVerifier } from '../token/verifier.js';
+import { formOrJsonBody } from './body.js';
+
+export interface LifecycleDeps {
+  verifier: TokenVerifier;
+  quotaStore: QuotaStore;
+  adminKey: string | undefined;
+  maxTokenLifetimeMs: number;
+  clock: Clock;
+  /** authentication of the bearer token (tokeninfo) */
+  authenticate: RequestHandler;
+}
+
+const JTI_PATTERN = /^[A-Za-z0-9_.-]{16,64}$/;
+
+/** A flat string field of a form or JSON body. */
+function field(req: Request, name: string): string | undefined {
+  const value: unknown = (req.body as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw invalidRequest(name, 'must be a string');
+  return value;
+}
+
+/** The claims of a token, expired or not (an expired token needs no revocation), or undefined if it is not ours. */
+async function openForLifecycle(verifier: TokenVerifier, token: string): Promise<TokenClaims | 'expired' | undefined> {
+  try {
+    return (await verifier.open(token)).claims;
+  } catch (err) {
+    if (err instanceof TokenError) return err.failure === 'expired' ? 'expired' : undefined;
+    throw err;
+  }
+}
+
+function usageOf(statuses: CounterStatus[]): object[] {
+  return statuses.map((s) => ({
+    scope: s.counter.scope,
+    window: s.counter.window,
+    limit: s.counter.limit,
+    used: s.counter.limit - s.remaining,
+    remaining: s.remaining,
+    resetSeconds: Math.ceil(s.resetMs / 1000),
+    ...(s.counter.ancestorJti ? { ancestor: s.counter.ancestorJti } : {}),
+  }));
+}
+
+/** What may be shown of a token: everything but its secrets. */
+function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
+  return {
+    jti: claims.jti,
+    host: hostOfSubject(claims.sub),
+    iat: claims.iat,
+    exp: claims.exp,
+    expires_in: Math.max(0, claims.exp - Math.floor(nowMs / 1000)),
+    services: claims.serviceSecrets.map((s) => s.serviceId),
+    requestQuotas: claims.requestQuotas,
+    ...(claims.ancestors ? { parent: claims.ancestors.at(-1)?.jti, depth: claims.ancestors.length } : {}),
+  };
+}
+
+/**
+ * Token lifecycle: revocation (RFC 7009 shape), introspection (RFC 7662, operators) and
+ * tokeninfo (the holder's own view, with usage per window). None of them ever shows a secret.
+ */
+export function lifecycleRoutes(deps: LifecycleDeps): Router {
+  const router = Router();
+
+  router.post('/api/v1/oauth/revoke', ...formOrJsonBody('16kb'), async (req, res) => {
+    const token = field(req, 'token');
+    const jti = field(req, 'jti');
+    const presented = extractCredential(req);
+    const isAdmin = deps.adminKey !== undefined && presented !== undefined && secretsEqual(presented, deps.adminKey);
+    const now = deps.clock();
+
+    if (token === undefined) {
+      if (jti === undefined) throw invalidRequest('token', 'required (or jti, with the admin key)');
+      if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
+      if (!JTI_PATTERN.test(jti)) throw invalidRequest('jti', 'not a token id');
+      // the token's expiry is unknown: keep the mark as long as any token can live
+      await deps.quotaStore.revoke(revocationKey(jti), now + deps.maxTokenLifetimeMs, now);
+      req.log?.info({ jti, by: 'admin' }, 'token revoked');
+      res.json({ revoked: true, jti });
+      return;
+    }
+    // presenting the token proves possession: its holder may revoke it (RFC 7009)
+    const claims = await openForLifecycle(deps.verifier, token);
+    if (claims === undefined || claims === 'expired') {
+      // RFC 7009: an invalid or dead token is no error, there is just nothing to revoke
+      res.json({ revoked: false, reason: claims === 'expired' ? 'token has expired' : 'not a token of this server' });
+      return;
+    }
+    await deps.quotaStore.revoke(revocationKey(claims.jti), claims.exp * 1000, now);
+    req.log?.info({ jti: claims.jti, by: isAdmin ? 'admin' : 'holder' }, 'token revoked');
+    res.json({ revoked: true, jti: claims.jti });
+  });
+
+  router.post('/api/v1/oauth/introspect', ...formOrJsonBody('16kb'), async (req, res) => {
+    assertAdmin(deps.adminKey, extractCredential(req), 'introspection');
+    const token = field(req, 'token');
+    if (token === undefined) throw invalidRequest('token', 'required');
+    const claims = await openForLifecycle(deps.verifier, token);
+    if (claims === undefined || claims === 'expired') {
+      res.json({ active: false });
+      return;
+    }
+    const now = deps.clock();
+    const state = await lookUpToken(deps.quotaStore, claims, 'introspection', now);
+    if (state.outcome === 'revoked') {
+      res.json({ active: false, revoked: true, jti: claims.jti });
+      return;
+    }
+    const globalUsage = state.outcome === 'admitted' ? state.statuses.filter((s) => s.counter.scope === 'global') : [];
+    res.json({ active: true, token_type: 'Bearer', sub: claims.sub, ...describe(claims, now), usage: usageOf(globalUsage) });
+  });
+
+  router.get('/api/v1/oauth/tokeninfo', deps.authenticate, async (req, res) => {
+    const principal = req.principal;
+    if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+    const now = deps.clock();
+    const state = await lookUpToken(deps.quotaStore, principal.claims, clientAddress(req), now);
+    if (state.outcome === 'revoked') throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
+    res.set('Cache-Control', 'no-store');
+    res.json({ active: true, ...describe(principal.claims, now), usage: state.outcome === 'admitted' ? usageOf(state.statuses) : [] });
+  });
+
+  return router;
+}
