@@ -24,6 +24,9 @@ commands:
       --client-rpm/--client-rph/--client-rpd <n>   per-client request limits
       --global-rpm/--global-rph/--global-rpd <n>   global request limits
   inspect <token|->         decrypt a token and print its claims, secrets redacted
+  revoke <token|-> | --jti <id> [--url <gateway>]
+                            revoke a token at a running gateway (default http://127.0.0.1:3000);
+                            by jti needs AISBREAKER_ADMIN_KEY in the environment
 
 The server secret comes from AISBREAKER_SECRET, or from .data/secret as the server keeps it.`;
 
@@ -115,6 +118,30 @@ async function inspect(args: string[]): Promise<void> {
   );
 }
 
+async function revoke(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { jti: { type: 'string' }, url: { type: 'string', default: `http://127.0.0.1:${process.env.PORT ?? 3000}` } },
+  });
+  const input = positionals[0];
+  if (!input && !values.jti) fail('revoke needs a token (or - to read it from stdin), or --jti <id>');
+  const form = new URLSearchParams();
+  if (input) form.set('token', input === '-' ? readInput('-') : input);
+  if (values.jti) form.set('jti', values.jti);
+  const adminKey = process.env.AISBREAKER_ADMIN_KEY;
+  const res = await fetch(new URL('/api/v1/oauth/revoke', values.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(adminKey ? { Authorization: `Bearer ${adminKey}` } : {}) },
+    body: form,
+  });
+  const text = await res.text();
+  if (!res.ok) fail(`revoke failed (${res.status}): ${text}`);
+  console.log(text);
+  const answer = JSON.parse(text) as { revoked?: boolean };
+  if (!answer.revoked) process.exit(1);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -128,6 +155,8 @@ async function main(argv: string[]): Promise<void> {
       return mint(rest);
     case 'inspect':
       return inspect(rest);
+    case 'revoke':
+      return revoke(rest);
     case undefined:
     case 'help':
     case '--help':
