@@ -10,6 +10,7 @@ import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
 import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
+import { Metrics } from './metrics.js';
 import { lifecycleRoutes } from './routes/token-lifecycle.js';
 import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
@@ -24,6 +25,7 @@ export interface GatewayOptions {
   secret: string;
   logger: Logger;
   clock?: Clock;
+  metrics?: Metrics;
 }
 
 export interface Gateway {
@@ -41,8 +43,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const clock = options.clock ?? systemClock;
   const keyring = new Keyring(options.secret, config.previousSecrets, config.legacyKeyphrases);
   const verifier = new TokenVerifier(keyring, clock);
+  const metrics = options.metrics ?? new Metrics({ processMetrics: true });
   const redis = connectRedis(config, logger);
-  const quota = createQuotaBackend(config, redis, logger, clock);
+  const quota = createQuotaBackend(config, redis, logger, clock, metrics);
   const mintLimits = new ApiRateLimits('mint', config.mintLimits, redis);
   const authFailureLimits = new ApiRateLimits('auth-failure', config.authFailureLimits, redis);
   const registry = new ServiceRegistry().register('chat:dummy', createDummyService()).register('chat:echo', createEchoService());
@@ -52,13 +55,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestContext(logger));
+  app.use(metrics.middleware());
+  app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));
   const authenticateToken = authenticate(verifier, authFailureLimits);
-  const tokenDeps = { adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
+  const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier }));
   // every serving route: who is calling, then are they within their quotas
-  const guard = [authenticateToken, quotaGuard(quota.store, clock)];
+  const guard = [authenticateToken, quotaGuard(quota.store, clock, metrics)];
   app.use(processRoutes({ guard, registry }));
   app.use(notFound);
   app.use(errorHandler);

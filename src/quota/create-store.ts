@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
 import { DenyCachingStore } from './deny-cache.js';
 import { FailoverQuotaStore } from './failover-store.js';
 import { MemoryQuotaStore } from './memory-store.js';
@@ -15,9 +16,13 @@ export interface QuotaBackend {
 }
 
 /** Memory when no Redis is configured; otherwise Redis behind the failover policy and the deny cache. */
-export function createQuotaBackend(config: Config, redis: RedisClient | undefined, logger: Logger, clock: Clock): QuotaBackend {
+export function createQuotaBackend(config: Config, redis: RedisClient | undefined, logger: Logger, clock: Clock, metrics: Metrics): QuotaBackend {
   if (!redis) return { store: new MemoryQuotaStore(clock), isServing: () => true };
-  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger);
+  const observer = {
+    failed: () => metrics.quotaStoreErrors.inc(),
+    degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
+  };
+  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
   return {
     store: new DenyCachingStore(failover),
     isServing: () => !(failover.degraded && config.quotaBackendFailure === 'reject'),

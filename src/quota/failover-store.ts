@@ -11,6 +11,12 @@ import type { QuotaDecision, QuotaStore } from './store.js';
  * answers 503. Either way the outage is logged once when it starts and once when it ends, and the
  * next successful call ends it: no restart needed.
  */
+/** Told of every failed call and of each change between healthy and degraded (for metrics). */
+export interface FailoverObserver {
+  failed(): void;
+  degraded(isDegraded: boolean): void;
+}
+
 export class FailoverQuotaStore implements QuotaStore {
   readonly name: string;
   private outageSince: number | undefined;
@@ -20,6 +26,7 @@ export class FailoverQuotaStore implements QuotaStore {
     private readonly fallback: MemoryQuotaStore,
     private readonly policy: QuotaBackendFailure,
     private readonly logger: Logger,
+    private readonly observer?: FailoverObserver,
   ) {
     this.name = primary.name;
   }
@@ -55,8 +62,10 @@ export class FailoverQuotaStore implements QuotaStore {
   }
 
   private failed(err: unknown, nowMs: number): void {
+    this.observer?.failed();
     if (this.outageSince !== undefined) return;
     this.outageSince = nowMs;
+    this.observer?.degraded(true);
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
   }
@@ -65,6 +74,7 @@ export class FailoverQuotaStore implements QuotaStore {
     if (this.outageSince === undefined) return;
     this.logger.warn({ store: this.primary.name, outageMs: nowMs - this.outageSince }, 'quota store recovered');
     this.outageSince = undefined;
+    this.observer?.degraded(false);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Clock } from '../clock.js';
+import type { Metrics } from '../metrics.js';
 import { ApiError } from '../errors.js';
 import { rateLimitHeaders, setRateLimitHeaders } from './headers.js';
 import { planForToken, type CounterSpec } from './plan.js';
@@ -44,17 +45,20 @@ export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
  * Holds each request against its token's quotas (after authentication, before any work):
  * revoked -> 401, over a limit -> 429 naming scope, window and limit; admitted -> headers.
  */
-export function quotaGuard(store: QuotaStore, clock: Clock): RequestHandler {
+export function quotaGuard(store: QuotaStore, clock: Clock, metrics: Metrics): RequestHandler {
   return async (req, res, next) => {
     const principal = req.principal;
     if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
     const decision = await store.consume(planForToken(principal.claims, clientAddress(req)), clock());
     switch (decision.outcome) {
       case 'revoked':
+        metrics.quotaDecisions.inc({ outcome: 'revoked', scope: '', window: '' });
         throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
       case 'denied':
+        metrics.quotaDecisions.inc({ outcome: 'denied', scope: decision.counter.scope, window: decision.counter.window });
         throw rateLimited(decision.counter, decision.retryAfterMs);
       case 'admitted':
+        metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
         if (decision.tightest) setRateLimitHeaders(res, decision.tightest);
         next();
     }

@@ -4,6 +4,7 @@ import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
 import type { TokenPrincipal } from '../auth/principal.js';
 import type { Clock } from '../clock.js';
+import type { Metrics } from '../metrics.js';
 import { ApiError, invalidRequest } from '../errors.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
@@ -26,6 +27,7 @@ export interface OauthDeps {
   /** authentication of a parent token, when one is presented to derive a child */
   authenticate: RequestHandler;
   quotaStore: QuotaStore;
+  metrics: Metrics;
 }
 
 /**
@@ -56,6 +58,7 @@ export function oauthRoutes(deps: OauthDeps): Router {
     if (token.length > MAX_TOKEN_LENGTH) {
       throw invalidRequest('requestAuthAndQuotas.serviceSecrets', `the token would exceed ${MAX_TOKEN_LENGTH} chars; use fewer or shorter secrets`);
     }
+    deps.metrics.tokensMinted.inc({ kind: input.parent ? 'derived' : 'new' });
     req.log?.info({ jti: claims.jti, exp: claims.exp, services: claims.serviceSecrets.length, derived: input.parent !== undefined }, 'token minted');
     res.set('Cache-Control', 'no-store');
     res.json({ access_token: token, token_type: 'Bearer', expires_in: claims.exp - claims.iat });

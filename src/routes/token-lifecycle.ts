@@ -3,6 +3,7 @@ import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
 import { secretsEqual } from '../auth/secret-compare.js';
 import type { Clock } from '../clock.js';
+import type { Metrics } from '../metrics.js';
 import { ApiError, invalidRequest } from '../errors.js';
 import { clientAddress } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
@@ -21,6 +22,7 @@ export interface LifecycleDeps {
   clock: Clock;
   /** authentication of the bearer token (tokeninfo) */
   authenticate: RequestHandler;
+  metrics: Metrics;
 }
 
 const JTI_PATTERN = /^[A-Za-z0-9_.-]{16,64}$/;
@@ -89,6 +91,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       if (!JTI_PATTERN.test(jti)) throw invalidRequest('jti', 'not a token id');
       // the token's expiry is unknown: keep the mark as long as any token can live
       await deps.quotaStore.revoke(revocationKey(jti), now + deps.maxTokenLifetimeMs, now);
+      deps.metrics.tokensRevoked.inc({ by: 'admin' });
       req.log?.info({ jti, by: 'admin' }, 'token revoked');
       res.json({ revoked: true, jti });
       return;
@@ -101,6 +104,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       return;
     }
     await deps.quotaStore.revoke(revocationKey(claims.jti), claims.exp * 1000, now);
+    deps.metrics.tokensRevoked.inc({ by: isAdmin ? 'admin' : 'holder' });
     req.log?.info({ jti: claims.jti, by: isAdmin ? 'admin' : 'holder' }, 'token revoked');
     res.json({ revoked: true, jti: claims.jti });
   });
