@@ -7,7 +7,12 @@ import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } fro
  * The whole quota decision of one request in one round trip: revocation check, then every
  * counter checked, then (only if all admit) every counter counted. Same algorithm as windows.ts.
  *
- * KEYS[1..r] revocation markers, then the counter hashes (field = bucket index, value = count).
+ * A counter is a hash: one field per bucket index (its count), plus `s`, the sum of those, and
+ * `o`, the oldest bucket index present. The common path reads just `s` and `o`; the bucket fields
+ * are read only when a bucket has aged out (to drop it) or when the request is denied (to compute
+ * when the window admits again).
+ *
+ * KEYS[1..r] revocation markers, then the counter hashes.
  * ARGV[1] now (ms), ARGV[2] cost (0 = only look), ARGV[3] r, then limit and window (ms) per counter.
  * Returns {-1} revoked; {0, i, idx, count, idx, count, ...} denied by counter i with its live
  * buckets; {1, used_1, oldest_1, used_2, oldest_2, ...} admitted (oldest = -1 for an empty counter).
@@ -19,31 +24,49 @@ local r = tonumber(ARGV[3])
 for i = 1, r do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-1} end
 end
+local function buckets(key)
+  local flat = redis.call('HGETALL', key)
+  local live = {}
+  for j = 1, #flat, 2 do
+    local f = flat[j]
+    if f ~= 's' and f ~= 'o' then
+      live[#live + 1] = tonumber(f)
+      live[#live + 1] = tonumber(flat[j + 1])
+    end
+  end
+  return live
+end
 local n = #KEYS - r
 local result = {1}
 for i = 1, n do
   local key = KEYS[r + i]
   local limit = tonumber(ARGV[2 + 2 * i])
   local win = tonumber(ARGV[3 + 2 * i])
-  local size = win / ${BUCKETS_PER_WINDOW}
-  local oldest = math.floor((now - win) / size)
-  local flat = redis.call('HGETALL', key)
-  local used, minIdx, stale, live = 0, -1, {}, {}
-  for j = 1, #flat, 2 do
-    local idx = tonumber(flat[j])
-    if idx < oldest then
-      stale[#stale + 1] = flat[j]
+  local oldest = math.floor((now - win) / (win / ${BUCKETS_PER_WINDOW}))
+  local so = redis.call('HMGET', key, 's', 'o')
+  local used = tonumber(so[1]) or 0
+  local minIdx = tonumber(so[2]) or -1
+  if minIdx >= 0 and minIdx < oldest then
+    local live, stale = buckets(key), {}
+    used, minIdx = 0, -1
+    for j = 1, #live, 2 do
+      if live[j] < oldest then
+        stale[#stale + 1] = live[j]
+      else
+        used = used + live[j + 1]
+        if minIdx < 0 or live[j] < minIdx then minIdx = live[j] end
+      end
+    end
+    redis.call('HDEL', key, unpack(stale))
+    if minIdx < 0 then
+      redis.call('DEL', key)
     else
-      local count = tonumber(flat[j + 1])
-      used = used + count
-      live[#live + 1] = idx
-      live[#live + 1] = count
-      if minIdx < 0 or idx < minIdx then minIdx = idx end
+      redis.call('HSET', key, 's', used, 'o', minIdx)
     end
   end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
   if used + cost > limit then
     local denied = {0, i}
+    local live = buckets(key)
     for k = 1, #live do denied[#denied + 1] = live[k] end
     return denied
   end
@@ -56,7 +79,9 @@ for i = 1, n do
   local win = tonumber(ARGV[3 + 2 * i])
   local size = win / ${BUCKETS_PER_WINDOW}
   local current = math.floor(now / size)
+  redis.call('HINCRBY', key, 's', cost)
   if redis.call('HINCRBY', key, current, cost) == cost then
+    if result[2 * i + 1] < 0 then redis.call('HSET', key, 'o', current) end
     redis.call('PEXPIRE', key, math.ceil((current + 1) * size + win - now))
   end
 end
