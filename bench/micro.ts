@@ -29,6 +29,7 @@ const SIX_WINDOWS = {
 
 export interface MicroResults {
   tokenOpenFirstSightPerSec: number;
+  tokenOpenFirstSight16PerSec: number;
   tokenOpenRepeatedPerSec: number;
   quotaMemory1PerSec: number;
   quotaMemory64PerSec: number;
@@ -45,7 +46,10 @@ export async function runMicro(redisUrl: string, ms = 1500): Promise<MicroResult
   );
   const tokens = minted.map((m) => m.token);
   const now = Date.now();
-  const tokenOpenFirstSightPerSec = await opsPerSec((i) => openToken(tokens[i % tokens.length] ?? '', keyring, now), 1, ms);
+  const firstSight = (i: number) => openToken(tokens[i % tokens.length] ?? '', keyring, now);
+  const tokenOpenFirstSightPerSec = await opsPerSec(firstSight, 1, ms);
+  // decryption runs on libuv's thread pool: with requests in flight, several run at once
+  const tokenOpenFirstSight16PerSec = await opsPerSec(firstSight, 16, ms);
   const verifier = new TokenVerifier(keyring, Date.now);
   await verifier.open(tokens[0] ?? '');
   const tokenOpenRepeatedPerSec = await opsPerSec(() => verifier.open(tokens[0] ?? ''), 1, ms);
@@ -71,5 +75,5 @@ export async function runMicro(redisUrl: string, ms = 1500): Promise<MicroResult
   const rlfSixCallsRedis64PerSec = await opsPerSec((i) => Promise.all(limiters.map((l) => l.consume(`client-${i % 64}`))), 64, ms);
   redis.disconnect();
 
-  return { tokenOpenFirstSightPerSec, tokenOpenRepeatedPerSec, quotaMemory1PerSec, quotaMemory64PerSec, quotaRedis1PerSec, quotaRedis64PerSec, rlfSixCallsRedis64PerSec };
+  return { tokenOpenFirstSightPerSec, tokenOpenFirstSight16PerSec, tokenOpenRepeatedPerSec, quotaMemory1PerSec, quotaMemory64PerSec, quotaRedis1PerSec, quotaRedis64PerSec, rlfSixCallsRedis64PerSec };
 }

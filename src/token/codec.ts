@@ -54,7 +54,7 @@ export async function mintToken(input: MintInput, keyring: Keyring, nowMs: numbe
   if (input.parent) claims.ancestors = input.parent.ancestors;
   const jwe = await new EncryptJWT(claims as unknown as JWTPayload)
     .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyring.current.kid, ver: TOKEN_FORMAT_VERSION })
-    .encrypt(keyring.current.key);
+    .encrypt(await keyring.current.key);
   return { token: TOKEN_PREFIX + jwe, claims };
 }
 
@@ -90,7 +90,7 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
   if (header.enc === 'A256GCM' && typeof header.kid === 'string') {
     const key = keyring.keyFor(header.kid);
     if (!key) throw new TokenError('invalid', 'token was not issued with a key this server knows');
-    const payload = await decrypt(jwe, key.key, 'A256GCM', nowMs);
+    const payload = await decrypt(jwe, await key.key, 'A256GCM', nowMs);
     return { claims: parseClaims(tokenClaimsSchema, payload), legacy: false };
   }
 
@@ -110,7 +110,7 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
   throw new TokenError('invalid', 'token could not be decrypted');
 }
 
-async function decrypt(jwe: string, key: Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
+async function decrypt(jwe: string, key: CryptoKey | Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
   try {
     const { payload } = await jwtDecrypt(jwe, key, {
       keyManagementAlgorithms: ['dir'],
