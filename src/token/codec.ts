@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { EncryptJWT, decodeProtectedHeader, errors as joseErrors, jwtDecrypt, type JWTPayload } from 'jose';
 import type { Keyring } from './keyring.js';
 import {
@@ -110,7 +110,7 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
   throw new TokenError('invalid', 'token could not be decrypted');
 }
 
-async function decrypt(jwe: string, key: CryptoKey | Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
+async function decrypt(jwe: string, key: webcrypto.CryptoKey | Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
   try {
     const { payload } = await jwtDecrypt(jwe, key, {
       keyManagementAlgorithms: ['dir'],

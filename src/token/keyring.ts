@@ -15,7 +15,7 @@ const KID_INFO = 'aisbreaker-gateway token v2 key id';
 export interface TokenKey {
   kid: string;
   /** imported once: importing per token would cost a third of each decryption */
-  key: Promise<CryptoKey>;
+  key: Promise<webcrypto.CryptoKey>;
 }
 
 function hkdf(secret: string, info: string, length: number): Uint8Array {
