@@ -1,5 +1,5 @@
 import type { QuotaPlan } from './plan.js';
-import type { QuotaDecision, QuotaStore } from './store.js';
+import type { ConsumeMode, QuotaDecision, QuotaStore } from './store.js';
 
 const MAX_ENTRIES = 100_000;
 
@@ -18,16 +18,21 @@ export class DenyCachingStore implements QuotaStore {
     this.name = inner.name;
   }
 
-  async consume(plan: QuotaPlan, nowMs: number, cost?: number): Promise<QuotaDecision> {
-    const cached = this.cachedDenial(plan, nowMs);
+  async consume(plan: QuotaPlan, nowMs: number, mode?: ConsumeMode): Promise<QuotaDecision> {
+    // a look must show usage, so it always asks the store
+    const cached = mode === 'look' ? undefined : this.cachedDenial(plan, nowMs);
     if (cached) return cached;
-    const decision = await this.inner.consume(plan, nowMs, cost);
+    const decision = await this.inner.consume(plan, nowMs, mode);
     if (decision.outcome === 'denied' && Number.isFinite(decision.retryAfterMs)) {
       this.remember(decision.counter.key, nowMs + decision.retryAfterMs, decision);
     } else if (decision.outcome === 'revoked') {
       this.remember(plan.revocationKeys[0] ?? '', plan.expiresAtMs, decision);
     }
     return decision;
+  }
+
+  settle(plan: QuotaPlan, nowMs: number, tokens: number): Promise<void> {
+    return this.inner.settle(plan, nowMs, tokens);
   }
 
   async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {

@@ -3,7 +3,7 @@ import type { QuotaBackendFailure } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { MemoryQuotaStore } from './memory-store.js';
 import type { QuotaPlan } from './plan.js';
-import type { QuotaDecision, QuotaStore } from './store.js';
+import type { ConsumeMode, QuotaDecision, QuotaStore } from './store.js';
 
 /**
  * A shared store (Redis) with a policy for when it fails: `memory` keeps serving with a local
@@ -35,9 +35,9 @@ export class FailoverQuotaStore implements QuotaStore {
     return this.outageSince !== undefined;
   }
 
-  async consume(plan: QuotaPlan, nowMs: number, cost?: number): Promise<QuotaDecision> {
+  async consume(plan: QuotaPlan, nowMs: number, mode?: ConsumeMode): Promise<QuotaDecision> {
     try {
-      const decision = await this.primary.consume(plan, nowMs, cost);
+      const decision = await this.primary.consume(plan, nowMs, mode);
       this.recovered(nowMs);
       return decision;
     } catch (err) {
@@ -45,7 +45,19 @@ export class FailoverQuotaStore implements QuotaStore {
       if (this.policy === 'reject') {
         throw new ApiError(503, 'QUOTA_BACKEND_UNAVAILABLE', 'the quota store is unavailable; try again shortly', undefined, { 'Retry-After': '1' });
       }
-      return this.fallback.consume(plan, nowMs, cost);
+      return this.fallback.consume(plan, nowMs, mode);
+    }
+  }
+
+  /** Settles into the fallback while the primary is down (per policy `memory`); otherwise it is lost and logged. */
+  async settle(plan: QuotaPlan, nowMs: number, tokens: number): Promise<void> {
+    try {
+      await this.primary.settle(plan, nowMs, tokens);
+      this.recovered(nowMs);
+    } catch (err) {
+      this.failed(err, nowMs);
+      if (this.policy === 'memory') await this.fallback.settle(plan, nowMs, tokens);
+      else this.logger.warn({ tokens }, 'LLM token usage could not be recorded: the quota store is unavailable');
     }
   }
 

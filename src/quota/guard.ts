@@ -4,7 +4,21 @@ import type { Metrics } from '../metrics.js';
 import { ApiError } from '../errors.js';
 import { rateLimitHeaders, setRateLimitHeaders } from './headers.js';
 import { planForToken, type CounterSpec } from './plan.js';
-import type { QuotaStore } from './store.js';
+import { tokenCounters, type QuotaStore } from './store.js';
+
+declare global {
+  // Express's own extension point for request properties
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /**
+       * Set when the caller's quotas limit LLM tokens: the service reports the upstream's usage
+       * (prompt + completion tokens) here once the answer is complete.
+       */
+      settleLlmTokens?: (tokens: number) => void;
+    }
+  }
+}
 
 /**
  * The client a per-client quota counts: the address Express reports under the TRUST_PROXY
@@ -49,7 +63,8 @@ export function quotaGuard(store: QuotaStore, clock: Clock, metrics: Metrics): R
   return async (req, res, next) => {
     const principal = req.principal;
     if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
-    const decision = await store.consume(planForToken(principal.claims, clientAddress(req)), clock());
+    const plan = planForToken(principal.claims, clientAddress(req));
+    const decision = await store.consume(plan, clock());
     switch (decision.outcome) {
       case 'revoked':
         metrics.quotaDecisions.inc({ outcome: 'revoked', scope: '', window: '' });
@@ -60,6 +75,12 @@ export function quotaGuard(store: QuotaStore, clock: Clock, metrics: Metrics): R
       case 'admitted':
         metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
         if (decision.tightest) setRateLimitHeaders(res, decision.tightest);
+        if (tokenCounters(plan).length > 0) {
+          req.settleLlmTokens = (tokens) => {
+            if (!(tokens > 0)) return;
+            store.settle(plan, clock(), Math.ceil(tokens)).catch((err: unknown) => req.log?.error({ err }, 'LLM token usage could not be recorded'));
+          };
+        }
         next();
     }
   };

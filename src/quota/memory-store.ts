@@ -1,5 +1,5 @@
-import type { QuotaPlan } from './plan.js';
-import { tightestOf, type CounterStatus, type QuotaDecision, type QuotaStore } from './store.js';
+import type { CounterSpec, QuotaPlan } from './plan.js';
+import { demandOf, tightestOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
 import { bucketLeavesWindowAt, bucketMs, msUntilAdmits, oldestCountedBucket } from './windows.js';
 
 interface Counter {
@@ -27,31 +27,39 @@ export class MemoryQuotaStore implements QuotaStore {
     this.sweeper.unref();
   }
 
-  async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
+  async consume(plan: QuotaPlan, nowMs: number, mode: ConsumeMode = 'request'): Promise<QuotaDecision> {
     for (const key of plan.revocationKeys) {
       const revokedUntil = this.revoked.get(key);
       if (revokedUntil !== undefined && revokedUntil > nowMs) return { outcome: 'revoked' };
     }
+    return this.apply(plan.counters, nowMs, (c) => demandOf(c, mode));
+  }
 
-    const checked: { status: CounterStatus; counter: Counter; current: number }[] = [];
-    for (const spec of plan.counters) {
+  async settle(plan: QuotaPlan, nowMs: number, tokens: number): Promise<void> {
+    await this.apply(tokenCounters(plan), nowMs, () => ({ need: 0, add: tokens }));
+  }
+
+  /** Checks every counter for its demand and, only if all have room, counts each: in one synchronous step. */
+  private apply(counters: CounterSpec[], nowMs: number, demandFor: (c: CounterSpec) => Demand): QuotaDecision {
+    const checked: { status: CounterStatus; counter: Counter; current: number; add: number }[] = [];
+    for (const spec of counters) {
+      const { need, add } = demandFor(spec);
       const counter = this.liveCounter(spec.key, nowMs, spec.windowMs);
       let used = 0;
       for (const count of counter.buckets.values()) used += count;
-      if (used + cost > spec.limit) {
-        return { outcome: 'denied', counter: spec, retryAfterMs: msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, cost) };
+      if (need > 0 && used + need > spec.limit) {
+        return { outcome: 'denied', counter: spec, retryAfterMs: msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, need) };
       }
       const current = Math.floor(nowMs / bucketMs(spec.windowMs));
       const oldest = Math.min(current, ...counter.buckets.keys());
-      const status = { counter: spec, remaining: spec.limit - used - cost, resetMs: bucketLeavesWindowAt(oldest, spec.windowMs) - nowMs };
-      checked.push({ status, counter, current });
+      const status = { counter: spec, remaining: spec.limit - used - add, resetMs: bucketLeavesWindowAt(oldest, spec.windowMs) - nowMs };
+      checked.push({ status, counter, current, add });
     }
-    if (cost > 0) {
-      for (const { status, counter, current } of checked) {
-        counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + cost);
-        counter.expiresAtMs = bucketLeavesWindowAt(current, status.counter.windowMs);
-        this.counters.set(status.counter.key, counter);
-      }
+    for (const { status, counter, current, add } of checked) {
+      if (add === 0) continue;
+      counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + add);
+      counter.expiresAtMs = bucketLeavesWindowAt(current, status.counter.windowMs);
+      this.counters.set(status.counter.key, counter);
     }
     const statuses = checked.map((c) => c.status);
     return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };

@@ -9,11 +9,14 @@ import { WINDOW_MS, type WindowName } from './windows.js';
  */
 
 export type QuotaScope = 'client' | 'global';
+/** requests are counted as they come; LLM tokens after the answer, from the upstream's usage */
+export type QuotaUnit = 'requests' | 'tokens';
 
 export interface CounterSpec {
   key: string;
   scope: QuotaScope;
   window: WindowName;
+  unit: QuotaUnit;
   limit: number;
   windowMs: number;
   /** set on an ancestor's global counter that a derived token spends too */
@@ -28,11 +31,14 @@ export interface QuotaPlan {
   expiresAtMs: number;
 }
 
-const LIMIT_FIELDS: Record<WindowName, keyof RequestLimits> = {
-  minute: 'requestsPerMinute',
-  hour: 'requestsPerHour',
-  day: 'requestsPerDay',
-};
+const LIMIT_FIELDS: [keyof RequestLimits, QuotaUnit, WindowName][] = [
+  ['requestsPerMinute', 'requests', 'minute'],
+  ['requestsPerHour', 'requests', 'hour'],
+  ['requestsPerDay', 'requests', 'day'],
+  ['tokensPerMinute', 'tokens', 'minute'],
+  ['tokensPerHour', 'tokens', 'hour'],
+  ['tokensPerDay', 'tokens', 'day'],
+];
 
 export const KEY_PREFIX = 'aisbgw';
 
@@ -47,10 +53,11 @@ export function revocationKey(jti: string): string {
 function countersFor(limits: RequestLimits | undefined, scope: QuotaScope, keyBase: string, ancestorJti?: string): CounterSpec[] {
   if (!limits) return [];
   const counters: CounterSpec[] = [];
-  for (const window of Object.keys(LIMIT_FIELDS) as WindowName[]) {
-    const limit = limits[LIMIT_FIELDS[window]];
+  for (const [field, unit, window] of LIMIT_FIELDS) {
+    const limit = limits[field];
     if (limit === undefined) continue;
-    const counter: CounterSpec = { key: `${keyBase}:${window}`, scope, window, limit, windowMs: WINDOW_MS[window] };
+    const key = unit === 'requests' ? `${keyBase}:${window}` : `${keyBase}:t:${window}`;
+    const counter: CounterSpec = { key, scope, window, unit, limit, windowMs: WINDOW_MS[window] };
     if (ancestorJti !== undefined) counter.ancestorJti = ancestorJti;
     counters.push(counter);
   }

@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis-connection.js';
-import type { QuotaPlan } from './plan.js';
-import { tightestOf, type CounterStatus, type QuotaDecision, type QuotaStore } from './store.js';
+import type { CounterSpec, QuotaPlan } from './plan.js';
+import { demandOf, tightestOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
 import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } from './windows.js';
 
 /**
@@ -13,14 +13,14 @@ import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } fro
  * when the window admits again).
  *
  * KEYS[1..r] revocation markers, then the counter hashes.
- * ARGV[1] now (ms), ARGV[2] cost (0 = only look), ARGV[3] r, then limit and window (ms) per counter.
+ * ARGV[1] now (ms), ARGV[2] r, then per counter: limit, window (ms), need (room it must have,
+ * 0 = no check), add (what is counted if all have room).
  * Returns {-1} revoked; {0, i, idx, count, idx, count, ...} denied by counter i with its live
  * buckets; {1, used_1, oldest_1, used_2, oldest_2, ...} admitted (oldest = -1 for an empty counter).
  */
 const CONSUME_SCRIPT = `
 local now = tonumber(ARGV[1])
-local cost = tonumber(ARGV[2])
-local r = tonumber(ARGV[3])
+local r = tonumber(ARGV[2])
 for i = 1, r do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-1} end
 end
@@ -40,8 +40,9 @@ local n = #KEYS - r
 local result = {1}
 for i = 1, n do
   local key = KEYS[r + i]
-  local limit = tonumber(ARGV[2 + 2 * i])
-  local win = tonumber(ARGV[3 + 2 * i])
+  local limit = tonumber(ARGV[4 * i - 1])
+  local win = tonumber(ARGV[4 * i])
+  local need = tonumber(ARGV[4 * i + 1])
   local oldest = math.floor((now - win) / (win / ${BUCKETS_PER_WINDOW}))
   local so = redis.call('HMGET', key, 's', 'o')
   local used = tonumber(so[1]) or 0
@@ -57,14 +58,14 @@ for i = 1, n do
         if minIdx < 0 or live[j] < minIdx then minIdx = live[j] end
       end
     end
-    redis.call('HDEL', key, unpack(stale))
+    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
     if minIdx < 0 then
       redis.call('DEL', key)
     else
       redis.call('HSET', key, 's', used, 'o', minIdx)
     end
   end
-  if used + cost > limit then
+  if need > 0 and used + need > limit then
     local denied = {0, i}
     local live = buckets(key)
     for k = 1, #live do denied[#denied + 1] = live[k] end
@@ -73,16 +74,18 @@ for i = 1, n do
   result[#result + 1] = used
   result[#result + 1] = minIdx
 end
-if cost == 0 then return result end
 for i = 1, n do
-  local key = KEYS[r + i]
-  local win = tonumber(ARGV[3 + 2 * i])
-  local size = win / ${BUCKETS_PER_WINDOW}
-  local current = math.floor(now / size)
-  redis.call('HINCRBY', key, 's', cost)
-  if redis.call('HINCRBY', key, current, cost) == cost then
-    if result[2 * i + 1] < 0 then redis.call('HSET', key, 'o', current) end
-    redis.call('PEXPIRE', key, math.ceil((current + 1) * size + win - now))
+  local add = tonumber(ARGV[4 * i + 2])
+  if add > 0 then
+    local key = KEYS[r + i]
+    local win = tonumber(ARGV[4 * i])
+    local size = win / ${BUCKETS_PER_WINDOW}
+    local current = math.floor(now / size)
+    redis.call('HINCRBY', key, 's', add)
+    if redis.call('HINCRBY', key, current, add) == add then
+      if result[2 * i + 1] < 0 then redis.call('HSET', key, 'o', current) end
+      redis.call('PEXPIRE', key, math.ceil((current + 1) * size + win - now))
+    end
   end
 end
 return result
@@ -102,25 +105,36 @@ export class RedisQuotaStore implements QuotaStore {
     this.redis = redis as RedisClient & WithConsume;
   }
 
-  async consume(plan: QuotaPlan, nowMs: number, cost = 1): Promise<QuotaDecision> {
-    const keys = [...plan.revocationKeys, ...plan.counters.map((c) => c.key)];
-    const args: number[] = [nowMs, cost, plan.revocationKeys.length];
-    for (const c of plan.counters) args.push(c.limit, c.windowMs);
+  consume(plan: QuotaPlan, nowMs: number, mode: ConsumeMode = 'request'): Promise<QuotaDecision> {
+    return this.run(plan.revocationKeys, plan.counters, nowMs, (c) => demandOf(c, mode));
+  }
+
+  async settle(plan: QuotaPlan, nowMs: number, tokens: number): Promise<void> {
+    const counters = tokenCounters(plan);
+    if (counters.length > 0) await this.run([], counters, nowMs, () => ({ need: 0, add: tokens }));
+  }
+
+  private async run(revocationKeys: string[], counters: CounterSpec[], nowMs: number, demandFor: (c: CounterSpec) => Demand): Promise<QuotaDecision> {
+    const keys = [...revocationKeys, ...counters.map((c) => c.key)];
+    const args: number[] = [nowMs, revocationKeys.length];
+    const demands = counters.map(demandFor);
+    counters.forEach((c, i) => args.push(c.limit, c.windowMs, demands[i]?.need ?? 0, demands[i]?.add ?? 0));
     const reply = await this.redis.aisbgwConsume(keys.length, ...keys, ...args);
 
     if (reply[0] === -1) return { outcome: 'revoked' };
     if (reply[0] === 0) {
-      const counter = plan.counters[(reply[1] ?? 1) - 1];
+      const index = (reply[1] ?? 1) - 1;
+      const counter = counters[index];
       if (!counter) throw new Error('quota script named an unknown counter');
       const buckets: [number, number][] = [];
       for (let j = 2; j + 1 < reply.length; j += 2) buckets.push([reply[j] as number, reply[j + 1] as number]);
-      return { outcome: 'denied', counter, retryAfterMs: msUntilAdmits(buckets, nowMs, counter.windowMs, counter.limit, cost) };
+      return { outcome: 'denied', counter, retryAfterMs: msUntilAdmits(buckets, nowMs, counter.windowMs, counter.limit, demands[index]?.need ?? 1) };
     }
-    const statuses: CounterStatus[] = plan.counters.map((counter, i) => {
+    const statuses: CounterStatus[] = counters.map((counter, i) => {
       const used = reply[1 + 2 * i] ?? 0;
       const oldestIndex = reply[2 + 2 * i] ?? -1;
       const oldest = oldestIndex >= 0 ? oldestIndex : Math.floor(nowMs / bucketMs(counter.windowMs));
-      return { counter, remaining: counter.limit - used - cost, resetMs: bucketLeavesWindowAt(oldest, counter.windowMs) - nowMs };
+      return { counter, remaining: counter.limit - used - (demands[i]?.add ?? 0), resetMs: bucketLeavesWindowAt(oldest, counter.windowMs) - nowMs };
     });
     return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };
   }

@@ -14,12 +14,16 @@
  * bursts that straddle a window boundary. (Across instances this assumes their clocks agree; a
  * skew of d ms can at most let the requests of a d ms slice be counted in one window too few.)
  *
+ * LLM-token counters are checked the same way before the request (admitted while the window is
+ * not yet used up) but counted after it, from the upstream's usage: the request that crosses the
+ * limit completes, and the ones after it are refused until enough of the window has passed.
+ *
  * The price is undershoot: the bucket holding t - W is counted whole, so a request may be refused
  * up to one bucket (5% of the window) before a strict sliding log would admit it. Retry-After
  * reports exactly when the window admits again under these rules.
  */
 
-export type WindowName = 'minute' | 'hour' | 'day';
+export type WindowName = 'minute' | 'hour' | 'day' | 'week' | 'month';
 
 export const BUCKETS_PER_WINDOW = 20;
 
@@ -27,6 +31,9 @@ export const WINDOW_MS: Record<WindowName, number> = {
   minute: 60_000,
   hour: 3_600_000,
   day: 86_400_000,
+  week: 7 * 86_400_000,
+  /** 30 days: a sliding month */
+  month: 30 * 86_400_000,
 };
 
 export function bucketMs(windowMs: number): number {
@@ -44,16 +51,16 @@ export function bucketLeavesWindowAt(index: number, windowMs: number): number {
 }
 
 /**
- * Ms from now until a counter with these buckets (index -> count) admits `cost` more within
- * `limit`, if nothing else is admitted meanwhile: buckets leave the window oldest first.
+ * Ms from now until a counter with these buckets (index -> count) has room for `need` more within
+ * `limit`, if nothing else is counted meanwhile: buckets leave the window oldest first.
  */
-export function msUntilAdmits(buckets: Iterable<[number, number]>, nowMs: number, windowMs: number, limit: number, cost: number): number {
+export function msUntilAdmits(buckets: Iterable<[number, number]>, nowMs: number, windowMs: number, limit: number, need: number): number {
   const ordered = [...buckets].sort((a, b) => a[0] - b[0]);
   let total = ordered.reduce((sum, [, count]) => sum + count, 0);
   for (const [index, count] of ordered) {
-    if (total + cost <= limit) break;
+    if (total + need <= limit) break;
     total -= count;
-    if (total + cost <= limit) return Math.max(1, bucketLeavesWindowAt(index, windowMs) - nowMs);
+    if (total + need <= limit) return Math.max(1, bucketLeavesWindowAt(index, windowMs) - nowMs);
   }
-  return total + cost <= limit ? 0 : Number.POSITIVE_INFINITY;
+  return total + need <= limit ? 0 : Number.POSITIVE_INFINITY;
 }

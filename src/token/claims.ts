@@ -21,6 +21,10 @@ export const requestLimitsSchema = z.strictObject({
   requestsPerMinute: windowLimit.optional(),
   requestsPerHour: windowLimit.optional(),
   requestsPerDay: windowLimit.optional(),
+  /** LLM tokens (prompt + completion, from the upstream's usage) */
+  tokensPerMinute: windowLimit.optional(),
+  tokensPerHour: windowLimit.optional(),
+  tokensPerDay: windowLimit.optional(),
 });
 export type RequestLimits = z.infer<typeof requestLimitsSchema>;
 

@@ -23,7 +23,7 @@ function forbidden(field: string, message: string): ApiError {
   return new ApiError(403, 'FORBIDDEN', `${field}: ${message}`, { field });
 }
 
-const WINDOW_FIELDS = ['requestsPerMinute', 'requestsPerHour', 'requestsPerDay'] as const;
+const WINDOW_FIELDS = ['requestsPerMinute', 'requestsPerHour', 'requestsPerDay', 'tokensPerMinute', 'tokensPerHour', 'tokensPerDay'] as const;
 
 function narrowLimits(parent: RequestLimits | undefined, requested: RequestLimits | undefined, field: string): RequestLimits | undefined {
   const result: RequestLimits = {};

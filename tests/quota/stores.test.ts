@@ -166,13 +166,13 @@ describe('redis quota keys', () => {
   });
 });
 
-describe.each(stores)('%s quota store, looking only (cost 0)', (_name, makeStore) => {
+describe.each(stores)('%s quota store, looking only', (_name, makeStore) => {
   it('reports usage per counter without counting', async () => {
     const store = makeStore();
     const p = plan({ client: { requestsPerMinute: 3 }, global: { requestsPerDay: 10 } });
     await store.consume(p, T0);
     for (let i = 0; i < 5; i++) {
-      const look = await store.consume(p, T0 + 1, 0);
+      const look = await store.consume(p, T0 + 1, 'look');
       expect(look.outcome).toBe('admitted');
       if (look.outcome !== 'admitted') return;
       expect(look.statuses.map((s) => [s.counter.window, s.remaining])).toEqual([
@@ -191,6 +191,45 @@ describe.each(stores)('%s quota store, looking only (cost 0)', (_name, makeStore
     expect((await store.consume(parentPlan, T0)).outcome).toBe('admitted');
     expect((await store.consume(planForToken(child, '9.9.9.9'), T0)).outcome).toBe('denied');
     await store.revoke(parentPlan.revocationKeys[0] ?? '', T0 + 3_600_000, T0);
-    expect((await store.consume(planForToken(child, '9.9.9.9'), T0 + 3_600_000 - 120_000, 0)).outcome).toBe('revoked');
+    expect((await store.consume(planForToken(child, '9.9.9.9'), T0 + 3_600_000 - 120_000, 'look')).outcome).toBe('revoked');
+  });
+});
+
+describe.each(stores)('%s quota store, LLM-token limits', (_name, makeStore) => {
+  it('admits while the window is not used up, counts tokens when settled, and lets the crossing request complete', async () => {
+    const store = makeStore();
+    const p = plan({ global: { tokensPerMinute: 100, requestsPerMinute: 50 } });
+    expect((await store.consume(p, T0)).outcome).toBe('admitted');
+    await store.settle(p, T0 + 10, 60);
+    // 60 of 100 used: the next request is admitted, and its 70 tokens cross the limit
+    const second = await store.consume(p, T0 + 20);
+    expect(second.outcome).toBe('admitted');
+    if (second.outcome === 'admitted') {
+      const tokens = second.statuses.find((s) => s.counter.unit === 'tokens');
+      expect(tokens?.remaining).toBe(40);
+    }
+    await store.settle(p, T0 + 30, 70);
+    const third = await store.consume(p, T0 + 40);
+    expect(third.outcome).toBe('denied');
+    if (third.outcome !== 'denied') return;
+    expect(third.counter).toMatchObject({ unit: 'tokens', window: 'minute', limit: 100 });
+    // both settlements sit in the bucket of T0: the window admits again once that bucket has left
+    const at = T0 + 40 + third.retryAfterMs;
+    expect(at - T0).toBeGreaterThanOrEqual(60_000);
+    expect((await store.consume(p, at - 1)).outcome).toBe('denied');
+    expect((await store.consume(p, at)).outcome).toBe('admitted');
+  });
+
+  it('a request denied by its token window counts no request either', async () => {
+    const store = makeStore();
+    const p = plan({ client: { tokensPerHour: 10, requestsPerHour: 3 } });
+    expect((await store.consume(p, T0)).outcome).toBe('admitted');
+    await store.settle(p, T0 + 1, 10);
+    for (let i = 0; i < 5; i++) expect((await store.consume(p, T0 + 2)).outcome).toBe('denied');
+    const look = await store.consume(p, T0 + 3, 'look');
+    expect(look.outcome === 'admitted' && look.statuses.map((s) => [s.counter.unit, s.remaining])).toEqual([
+      ['requests', 2],
+      ['tokens', 0],
+    ]);
   });
 });
