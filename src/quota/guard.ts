@@ -74,7 +74,7 @@ export function quotaGuard(store: QuotaStore, clock: Clock, metrics: Metrics): R
         throw rateLimited(decision.counter, decision.retryAfterMs);
       case 'admitted':
         metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
-        if (decision.tightest) setRateLimitHeaders(res, decision.tightest);
+        setRateLimitHeaders(res, decision.statuses);
         if (tokenCounters(plan).length > 0) {
           req.settleLlmTokens = (tokens) => {
             if (!(tokens > 0)) return;

@@ -1,22 +1,36 @@
 import type { Response } from 'express';
-import type { CounterStatus } from './store.js';
+import { tightestOf, type CounterStatus } from './store.js';
+
+function seconds(ms: number): string {
+  return String(Math.max(0, Math.ceil(ms / 1000)));
+}
 
 /**
- * Rate-limit headers for the tightest window, in the IETF draft form (RateLimit-*) and the
+ * Rate-limit headers for the tightest request window, in the IETF draft form (RateLimit-*) and the
  * OpenAI form (x-ratelimit-*-requests) that OpenAI SDK users already read.
  */
 export function rateLimitHeaders(limit: number, remaining: number, resetMs: number): Record<string, string> {
-  const resetSeconds = String(Math.max(0, Math.ceil(resetMs / 1000)));
+  const reset = seconds(resetMs);
   return {
     'RateLimit-Limit': String(limit),
     'RateLimit-Remaining': String(Math.max(0, remaining)),
-    'RateLimit-Reset': resetSeconds,
+    'RateLimit-Reset': reset,
     'x-ratelimit-limit-requests': String(limit),
     'x-ratelimit-remaining-requests': String(Math.max(0, remaining)),
-    'x-ratelimit-reset-requests': `${resetSeconds}s`,
+    'x-ratelimit-reset-requests': `${reset}s`,
   };
 }
 
-export function setRateLimitHeaders(res: Response, status: CounterStatus): void {
-  res.set(rateLimitHeaders(status.counter.limit, status.remaining, status.resetMs));
+/** The headers of an admitted request: tightest request window, and OpenAI's *-tokens for the tightest LLM-token window. */
+export function setRateLimitHeaders(res: Response, statuses: CounterStatus[]): void {
+  const requests = tightestOf(statuses.filter((s) => s.counter.unit === 'requests'));
+  if (requests) res.set(rateLimitHeaders(requests.counter.limit, requests.remaining, requests.resetMs));
+  const tokens = tightestOf(statuses.filter((s) => s.counter.unit === 'tokens'));
+  if (tokens) {
+    res.set({
+      'x-ratelimit-limit-tokens': String(tokens.counter.limit),
+      'x-ratelimit-remaining-tokens': String(Math.max(0, tokens.remaining)),
+      'x-ratelimit-reset-tokens': `${seconds(tokens.resetMs)}s`,
+    });
+  }
 }

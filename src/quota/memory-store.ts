@@ -1,5 +1,5 @@
 import type { CounterSpec, QuotaPlan } from './plan.js';
-import { demandOf, tightestOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
+import { demandOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
 import { bucketLeavesWindowAt, bucketMs, msUntilAdmits, oldestCountedBucket } from './windows.js';
 
 interface Counter {
@@ -62,7 +62,7 @@ export class MemoryQuotaStore implements QuotaStore {
       this.counters.set(status.counter.key, counter);
     }
     const statuses = checked.map((c) => c.status);
-    return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };
+    return { outcome: 'admitted', statuses };
   }
 
   /** The counter with buckets that left the window dropped (a new empty one if none). */

@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis-connection.js';
 import type { CounterSpec, QuotaPlan } from './plan.js';
-import { demandOf, tightestOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
+import { demandOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
 import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } from './windows.js';
 
 /**
@@ -136,7 +136,7 @@ export class RedisQuotaStore implements QuotaStore {
       const oldest = oldestIndex >= 0 ? oldestIndex : Math.floor(nowMs / bucketMs(counter.windowMs));
       return { counter, remaining: counter.limit - used - (demands[i]?.add ?? 0), resetMs: bucketLeavesWindowAt(oldest, counter.windowMs) - nowMs };
     });
-    return { outcome: 'admitted', statuses, tightest: tightestOf(statuses) };
+    return { outcome: 'admitted', statuses };
   }
 
   async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {

@@ -9,7 +9,7 @@ export interface CounterStatus {
 }
 
 export type QuotaDecision =
-  | { outcome: 'admitted'; statuses: CounterStatus[]; tightest: CounterStatus | undefined }
+  | { outcome: 'admitted'; statuses: CounterStatus[] }
   | { outcome: 'denied'; counter: CounterSpec; retryAfterMs: number }
   | { outcome: 'revoked' };
 

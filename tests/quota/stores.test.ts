@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { MemoryQuotaStore } from '../../src/quota/memory-store.js';
 import { planForToken, type QuotaPlan } from '../../src/quota/plan.js';
 import { RedisQuotaStore } from '../../src/quota/redis-store.js';
-import type { QuotaStore } from '../../src/quota/store.js';
+import { tightestOf, type QuotaStore } from '../../src/quota/store.js';
 import { WINDOW_MS } from '../../src/quota/windows.js';
 import type { RequestLimits } from '../../src/token/claims.js';
 import { TestRedis } from '../helpers/redis-server.js';
@@ -49,11 +49,12 @@ describe.each(stores)('%s quota store', (_name, makeStore) => {
     const first = await store.consume(p, T0);
     expect(first.outcome).toBe('admitted');
     if (first.outcome !== 'admitted') return;
-    expect(first.tightest?.counter.window).toBe('hour');
-    expect(first.tightest?.remaining).toBe(1);
+    const tightest = tightestOf(first.statuses);
+    expect(tightest?.counter.window).toBe('hour');
+    expect(tightest?.remaining).toBe(1);
     // the bucket of T0 leaves the hour window one hour plus at most one bucket (3 min) later
-    expect(first.tightest?.resetMs).toBeGreaterThan(WINDOW_MS.hour);
-    expect(first.tightest?.resetMs).toBeLessThanOrEqual(WINDOW_MS.hour + WINDOW_MS.hour / 20);
+    expect(tightest?.resetMs).toBeGreaterThan(WINDOW_MS.hour);
+    expect(tightest?.resetMs).toBeLessThanOrEqual(WINDOW_MS.hour + WINDOW_MS.hour / 20);
   });
 
   it('a denied request consumes nothing in any window', async () => {
