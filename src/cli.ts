@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
 import { ApiError } from './errors.js';
+import { generateKey } from './keys/directory.js';
 import { createLogger } from './logger.js';
 import { generateSecret, resolveServerSecret } from './server-secret.js';
 import { orExitOnConfigError, serve } from './server.js';
@@ -16,6 +17,8 @@ const USAGE = `usage: aisbreaker-gateway <command> [options]
 commands:
   serve                     run the gateway (same as npm start)
   gen-secret                print a new random server secret (for AISBREAKER_SECRET)
+  gen-key [--project <p>] [--role <r>]
+                            print a new operator API key and its (hashed) config entry
   mint [options]            mint a token offline with the configured secret
       --file <path|->         the mint body as JSON (as for POST /api/v1/oauth/token)
       --host <host>           host the token is bound to (default: localhost)
@@ -142,6 +145,14 @@ async function revoke(args: string[]): Promise<void> {
   if (!answer.revoked) process.exit(1);
 }
 
+function genKey(args: string[]): void {
+  const { values } = parseArgs({ args, options: { project: { type: 'string', default: 'my-project' }, role: { type: 'string', default: 'default' } } });
+  const { key, hashed } = generateKey();
+  console.log(`key (give it to the client; it is shown only now): ${key}`);
+  console.log('config entry for "keys" in AISBREAKER_CONFIG (holds only the hash):');
+  console.log(JSON.stringify({ [hashed]: { project: values.project, role: values.role } }, null, 2));
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -151,6 +162,8 @@ async function main(argv: string[]): Promise<void> {
     case 'gen-secret':
       console.log(generateSecret());
       return;
+    case 'gen-key':
+      return genKey(rest);
     case 'mint':
       return mint(rest);
     case 'inspect':
