@@ -21,9 +21,7 @@ import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } fro
 const CONSUME_SCRIPT = `
 local now = tonumber(ARGV[1])
 local r = tonumber(ARGV[2])
-for i = 1, r do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return {-1} end
-end
+if r > 0 and redis.call('EXISTS', unpack(KEYS, 1, r)) > 0 then return {-1} end
 local function buckets(key)
   local flat = redis.call('HGETALL', key)
   local live = {}
@@ -38,15 +36,19 @@ local function buckets(key)
 end
 local n = #KEYS - r
 local result = {1}
+local currents, counts = {}, {}
 for i = 1, n do
   local key = KEYS[r + i]
   local limit = tonumber(ARGV[4 * i - 1])
   local win = tonumber(ARGV[4 * i])
   local need = tonumber(ARGV[4 * i + 1])
-  local oldest = math.floor((now - win) / (win / ${BUCKETS_PER_WINDOW}))
-  local so = redis.call('HMGET', key, 's', 'o')
+  local size = win / ${BUCKETS_PER_WINDOW}
+  local oldest = math.floor((now - win) / size)
+  local current = math.floor(now / size)
+  local so = redis.call('HMGET', key, 's', 'o', current)
   local used = tonumber(so[1]) or 0
   local minIdx = tonumber(so[2]) or -1
+  currents[i], counts[i] = current, tonumber(so[3]) or 0
   if minIdx >= 0 and minIdx < oldest then
     local live, stale = buckets(key), {}
     used, minIdx = 0, -1
@@ -77,14 +79,15 @@ end
 for i = 1, n do
   local add = tonumber(ARGV[4 * i + 2])
   if add > 0 then
-    local key = KEYS[r + i]
-    local win = tonumber(ARGV[4 * i])
-    local size = win / ${BUCKETS_PER_WINDOW}
-    local current = math.floor(now / size)
-    redis.call('HINCRBY', key, 's', add)
-    if redis.call('HINCRBY', key, current, add) == add then
-      if result[2 * i + 1] < 0 then redis.call('HSET', key, 'o', current) end
-      redis.call('PEXPIRE', key, math.ceil((current + 1) * size + win - now))
+    local key, current = KEYS[r + i], currents[i]
+    if result[2 * i + 1] < 0 then
+      redis.call('HSET', key, 's', result[2 * i] + add, current, counts[i] + add, 'o', current)
+    else
+      redis.call('HSET', key, 's', result[2 * i] + add, current, counts[i] + add)
+    end
+    if counts[i] == 0 then
+      local win = tonumber(ARGV[4 * i])
+      redis.call('PEXPIRE', key, math.ceil((current + 1) * win / ${BUCKETS_PER_WINDOW} + win - now))
     end
   end
 end
