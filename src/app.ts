@@ -5,12 +5,15 @@ import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ApiRateLimits } from './quota/api-limits.js';
 import { createQuotaBackend } from './quota/create-store.js';
-import { quotaGuard } from './quota/guard.js';
+import { QuotaEnforcer } from './quota/guard.js';
 import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
 import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
+import { ReloadingConfigFile, type ConfigSection } from './config-reload.js';
+import { KeyDirectory } from './keys/directory.js';
 import { Metrics } from './metrics.js';
+import { deploymentRoutes } from './routes/deployments.js';
 import { lifecycleRoutes } from './routes/token-lifecycle.js';
 import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
@@ -44,6 +47,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   const keyring = new Keyring(options.secret, config.previousSecrets, config.legacyKeyphrases);
   const verifier = new TokenVerifier(keyring, clock);
   const metrics = options.metrics ?? new Metrics({ processMetrics: true });
+  let operatorKeys = KeyDirectory.empty();
+  const keysSection: ConfigSection = (file) => {
+    const parsed = KeyDirectory.parse({ keys: file.keys, roles: file.roles });
+    if ('problems' in parsed) return parsed;
+    return { apply: () => (operatorKeys = parsed.directory), warnings: parsed.directory.warnings };
+  };
+  const configFile = config.configPath === undefined ? undefined : new ReloadingConfigFile(config.configPath, [keysSection], logger);
+  configFile?.load();
+  configFile?.watch();
+  // the server's own upstream secrets serve operator keys only, never minted tokens
+  const operatorSecret = (serviceId: string): string | undefined => (serviceId.startsWith('chat:openai.com') ? config.openaiApiKey : undefined);
   const redis = connectRedis(config, logger);
   const quota = createQuotaBackend(config, redis, logger, clock, metrics);
   const mintLimits = new ApiRateLimits('mint', config.mintLimits, redis);
@@ -58,13 +72,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(metrics.middleware());
   app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));
-  const authenticateToken = authenticate(verifier, authFailureLimits);
+  const authenticateToken = authenticate(verifier, () => operatorKeys, authFailureLimits);
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier }));
+  app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock }));
   // every serving route: who is calling, then are they within their quotas
-  const guard = [authenticateToken, quotaGuard(quota.store, clock, metrics)];
-  app.use(processRoutes({ guard, registry }));
+  const quotas = new QuotaEnforcer(quota.store, clock, metrics);
+  const guard = [authenticateToken, quotas.guard()];
+  app.use(processRoutes({ guard, registry, admitModel: (req, res, model) => quotas.admitModel(req, res, model), operatorSecret }));
   app.use(notFound);
   app.use(errorHandler);
 
@@ -76,6 +92,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (redis) await waitUntilReady(redis, timeoutMs);
     },
     close: async () => {
+      configFile?.close();
       await quota.store.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },

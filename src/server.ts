@@ -25,7 +25,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Serve
   const config = orExitOnConfigError(() => loadConfig(env));
   const logger = createLogger(config.logLevel);
   const secret = orExitOnConfigError(() => resolveServerSecret(config, logger));
-  const gateway = createGateway({ config, secret, logger });
+  const gateway = orExitOnConfigError(() => createGateway({ config, secret, logger }));
   await gateway.ready();
 
   const server = gateway.app.listen(config.port, config.host);

@@ -1,4 +1,5 @@
 import type { Request, RequestHandler } from 'express';
+import type { KeyDirectory } from '../keys/directory.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
 import { ApiError } from '../errors.js';
@@ -13,13 +14,13 @@ import { fingerprint, type Principal } from './principal.js';
  * (garbage, tampered, unknown key), expired, or bound to another host. Refused credentials count
  * against the caller's address (`failureLimits`): past that limit it gets 429 before any check.
  */
-export function authenticate(verifier: TokenVerifier, failureLimits: ApiRateLimits): RequestHandler {
+export function authenticate(verifier: TokenVerifier, operatorKeys: () => KeyDirectory, failureLimits: ApiRateLimits): RequestHandler {
   return async (req, _res, next) => {
     const address = clientAddress(req);
     const blocked = failureLimits.blocked(address, Date.now());
     if (blocked) throw blocked;
     try {
-      req.principal = await principalFor(req, verifier);
+      req.principal = await principalFor(req, verifier, operatorKeys());
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) throw (await failureLimits.consume(address)) ?? err;
       throw err;
@@ -28,14 +29,16 @@ export function authenticate(verifier: TokenVerifier, failureLimits: ApiRateLimi
   };
 }
 
-async function principalFor(req: Request, verifier: TokenVerifier): Promise<Principal> {
+async function principalFor(req: Request, verifier: TokenVerifier, operatorKeys: KeyDirectory): Promise<Principal> {
   const credential = extractCredential(req);
   if (credential === undefined) {
     throw new ApiError(401, 'MISSING_API_KEY', 'no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."');
   }
   req.credentialFingerprint = fingerprint(credential);
   if (!credential.startsWith(TOKEN_PREFIX)) {
-    throw new ApiError(401, 'INVALID_API_KEY', `invalid credential: expected a token starting with "${TOKEN_PREFIX}"`);
+    const key = operatorKeys.find(credential);
+    if (!key) throw new ApiError(401, 'INVALID_API_KEY', `invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server`);
+    return { kind: 'key', key };
   }
   let opened;
   try {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { ApiError } from '../errors.js';
+import type { OperatorKey } from '../keys/directory.js';
 import type { TokenClaims } from '../token/claims.js';
 
 /** Who is calling, once the credential checked out. */
@@ -10,7 +12,20 @@ export interface TokenPrincipal {
   legacy: boolean;
 }
 
-export type Principal = TokenPrincipal;
+/** An operator API key from the config file: its project and the limits of its roles. */
+export interface KeyPrincipal {
+  kind: 'key';
+  key: OperatorKey;
+}
+
+export type Principal = TokenPrincipal | KeyPrincipal;
+
+/** The caller's token, for endpoints that only aisbreaker tokens can use. */
+export function requireTokenPrincipal(principal: Principal | undefined, action: string): TokenPrincipal {
+  if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+  if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not an operator API key`);
+  return principal;
+}
 
 declare global {
   // Express's own extension point for request properties

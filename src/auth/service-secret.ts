@@ -1,13 +1,15 @@
-import type { TokenPrincipal } from './principal.js';
+import type { Principal } from './principal.js';
 
 /** The authSecret value that means "pass the caller's own aisbreaker token on" (AIsBreaker's chaining). */
 export const FORWARD_TOKEN_PLACEHOLDER = '{{secret}}';
 
 /**
- * The secret the token carries for a service: its first serviceSecrets entry whose serviceId
- * is a prefix of the requested one ('' matches every service).
+ * The secret to call a service with. A token's own: its first serviceSecrets entry whose
+ * serviceId is a prefix of the requested one ('' matches every service). An operator key's: the
+ * server's own secret for the service (e.g. OPENAI_API_KEY), never offered to tokens.
  */
-export function secretForService(principal: TokenPrincipal, serviceId: string): string | undefined {
+export function secretForService(principal: Principal, serviceId: string, operatorSecret: (serviceId: string) => string | undefined): string | undefined {
+  if (principal.kind === 'key') return operatorSecret(serviceId);
   const entry = principal.claims.serviceSecrets.find((s) => serviceId.startsWith(s.serviceId));
   if (!entry) return undefined;
   return entry.authSecret === FORWARD_TOKEN_PLACEHOLDER ? principal.token : entry.authSecret;

@@ -1,9 +1,11 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import { limitsForModel } from '../keys/directory.js';
+import { planForKeyModel } from '../keys/plan.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { ApiError } from '../errors.js';
 import { rateLimitHeaders, setRateLimitHeaders } from './headers.js';
-import { planForToken, type CounterSpec } from './plan.js';
+import { planForToken, type CounterSpec, type QuotaPlan } from './plan.js';
 import { tokenCounters, type QuotaStore } from './store.js';
 
 declare global {
@@ -55,33 +57,59 @@ export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   );
 }
 
-/**
- * Holds each request against its token's quotas (after authentication, before any work):
- * revoked -> 401, over a limit -> 429 naming scope, window and limit; admitted -> headers.
- */
-export function quotaGuard(store: QuotaStore, clock: Clock, metrics: Metrics): RequestHandler {
-  return async (req, res, next) => {
+/** The quota enforcement of the request path: a token's quotas up front, an operator key's per model. */
+export class QuotaEnforcer {
+  constructor(
+    private readonly store: QuotaStore,
+    private readonly clock: Clock,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /**
+   * Holds each request against its token's quotas (after authentication, before any work):
+   * revoked -> 401, over a limit -> 429 naming scope, window and limit; admitted -> headers.
+   */
+  guard(): RequestHandler {
+    return async (req, res, next) => {
+      const principal = req.principal;
+      if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+      // operator keys are limited per model: see admitModel, once the request names one
+      if (principal.kind === 'token') await this.hold(req, res, planForToken(principal.claims, clientAddress(req)));
+      next();
+    };
+  }
+
+  /**
+   * For an operator key, once the request names its model: 403 when the key's roles do not list
+   * it, else the key's limits for it (per key and model, all callers together). Nothing for tokens.
+   */
+  async admitModel(req: Request, res: Response, model: string): Promise<void> {
     const principal = req.principal;
-    if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
-    const plan = planForToken(principal.claims, clientAddress(req));
-    const decision = await store.consume(plan, clock());
+    if (principal?.kind !== 'key') return;
+    const allowed = limitsForModel(principal.key, model);
+    if (!allowed) throw new ApiError(403, 'FORBIDDEN', `model "${model}" is not allowed for this API key`, { model });
+    const plan = planForKeyModel(principal.key, allowed.name, allowed.limits);
+    if (plan.counters.length > 0) await this.hold(req, res, plan);
+  }
+
+  private async hold(req: Request, res: Response, plan: QuotaPlan): Promise<void> {
+    const decision = await this.store.consume(plan, this.clock());
     switch (decision.outcome) {
       case 'revoked':
-        metrics.quotaDecisions.inc({ outcome: 'revoked', scope: '', window: '' });
+        this.metrics.quotaDecisions.inc({ outcome: 'revoked', scope: '', window: '' });
         throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
       case 'denied':
-        metrics.quotaDecisions.inc({ outcome: 'denied', scope: decision.counter.scope, window: decision.counter.window });
+        this.metrics.quotaDecisions.inc({ outcome: 'denied', scope: decision.counter.scope, window: decision.counter.window });
         throw rateLimited(decision.counter, decision.retryAfterMs);
       case 'admitted':
-        metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
+        this.metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
         setRateLimitHeaders(res, decision.statuses);
         if (tokenCounters(plan).length > 0) {
           req.settleLlmTokens = (tokens) => {
             if (!(tokens > 0)) return;
-            store.settle(plan, clock(), Math.ceil(tokens)).catch((err: unknown) => req.log?.error({ err }, 'LLM token usage could not be recorded'));
+            this.store.settle(plan, this.clock(), Math.ceil(tokens)).catch((err: unknown) => req.log?.error({ err }, 'LLM token usage could not be recorded'));
           };
         }
-        next();
     }
-  };
+  }
 }

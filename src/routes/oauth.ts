@@ -2,7 +2,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
-import type { TokenPrincipal } from '../auth/principal.js';
+import { requireTokenPrincipal, type TokenPrincipal } from '../auth/principal.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { ApiError, invalidRequest } from '../errors.js';
@@ -52,7 +52,7 @@ export function oauthRoutes(deps: OauthDeps): Router {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw invalidRequest('(body)', 'must be a JSON object');
     }
-    const input = req.principal ? await childInput(req, req.principal, body) : newTokenInput(req, body);
+    const input = req.principal ? await childInput(req, requireTokenPrincipal(req.principal, 'deriving a token'), body) : newTokenInput(req, body);
 
     const { token, claims } = await mintToken(input, deps.keyring, deps.clock());
     if (token.length > MAX_TOKEN_LENGTH) {

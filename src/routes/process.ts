@@ -47,6 +47,10 @@ export interface ProcessDeps {
   /** authentication, then quota enforcement: everything a request passes before it is served */
   guard: RequestHandler[];
   registry: ServiceRegistry;
+  /** operator keys: is the model allowed, and within the key's limits for it */
+  admitModel: (req: Request, res: Response, model: string) => Promise<void>;
+  /** the server's own secret for a service, for operator keys */
+  operatorSecret: (serviceId: string) => string | undefined;
 }
 
 /**
@@ -71,9 +75,10 @@ export function processRoutes(deps: ProcessDeps): Router {
       const service = deps.registry.resolve(serviceProps.serviceId);
       const principal = req.principal;
       if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+      await deps.admitModel(req, res, serviceProps.serviceId);
       const call = {
         serviceId: serviceProps.serviceId,
-        secret: secretForService(principal, serviceProps.serviceId),
+        secret: secretForService(principal, serviceProps.serviceId, deps.operatorSecret),
         signal: abortOnClose(req, res),
       };
       const aisRequest: ProcessRequest = request;

@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
+import { requireTokenPrincipal } from '../auth/principal.js';
 import { secretsEqual } from '../auth/secret-compare.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
@@ -129,8 +130,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
   });
 
   router.get('/api/v1/oauth/tokeninfo', deps.authenticate, async (req, res) => {
-    const principal = req.principal;
-    if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+    const principal = requireTokenPrincipal(req.principal, 'tokeninfo');
     const now = deps.clock();
     const state = await lookUpToken(deps.quotaStore, principal.claims, clientAddress(req), now);
     if (state.outcome === 'revoked') throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
