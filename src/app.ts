@@ -13,6 +13,7 @@ import { oauthRoutes } from './routes/oauth.js';
 import { ReloadingConfigFile, type ConfigSection } from './config-reload.js';
 import { KeyDirectory } from './keys/directory.js';
 import { Metrics } from './metrics.js';
+import { docsRoutes } from './routes/docs.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { lifecycleRoutes } from './routes/token-lifecycle.js';
 import { processRoutes } from './routes/process.js';
@@ -72,6 +73,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(metrics.middleware());
   app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));
+  app.use(docsRoutes({}));
   const authenticateToken = authenticate(verifier, () => operatorKeys, authFailureLimits);
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));

@@ -13,7 +13,7 @@ const MAX_INPUTS = 256;
 const MAX_TEXT_LENGTH = 512 * 1024;
 
 /** Unknown fields are dropped (AIsBreaker clients send more than we use), known ones are checked. */
-const processBodySchema = z.object({
+export const processBodySchema = z.object({
   service: z.object(
     {
       serviceId: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(MAX_SERVICE_ID_LENGTH),

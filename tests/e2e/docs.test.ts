@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+
+describe('API documentation', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway();
+  });
+  afterAll(() => gw.close());
+
+  it('serves an OpenAPI 3.1 document whose request schemas are the validating zod schemas', async () => {
+    const res = await fetch(`${gw.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>>;
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/api/v1/oauth/token', '/api/v1/oauth/revoke', '/api/v1/oauth/introspect', '/api/v1/oauth/tokeninfo', '/api/v1/process', '/v1/deployments/{model}/limits', '/healthz']) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    const mint = doc.paths['/api/v1/oauth/token']?.post?.requestBody?.content['application/json']?.schema as {
+      required: string[];
+      properties: { requestAuthAndQuotas: { properties: { requestQuotas: { properties: { globalRequestLimits: { properties: Record<string, { type: string; minimum: number }>; additionalProperties: boolean } } } } } };
+    };
+    expect(mint.required).toEqual(['requestAuthAndQuotas']);
+    const limits = mint.properties.requestAuthAndQuotas.properties.requestQuotas.properties.globalRequestLimits;
+    expect(limits.properties.requestsPerMinute).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(limits.properties.tokensPerDay).toMatchObject({ type: 'integer', minimum: 1 });
+    // strict objects: the document says unknown limit names are refused, as the server does
+    expect(limits.additionalProperties).toBe(false);
+  });
+
+  it('renders a readable, self-contained reference page', async () => {
+    const res = await fetch(`${gw.url}/docs`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).toContain('<code>/api/v1/oauth/token</code>');
+    expect(html).toContain('<code>/api/v1/process</code>');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
+  });
+});
