@@ -35,6 +35,8 @@ export interface Config {
   openaiBaseUrl: string;
   openaiApiKey: string | undefined;
   logLevel: string;
+  /** how long in-flight requests and streams may take to finish after SIGTERM/SIGINT */
+  shutdownGraceMs: number;
   /** per client address, on POST /api/v1/oauth/token */
   mintLimits: ApiLimit[];
   /** per client address, on requests whose credential is refused (brute-force protection) */
@@ -134,6 +136,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`REDIS_COMMAND_TIMEOUT_MS: "${redisTimeoutText}" is not a positive number of milliseconds`);
   }
 
+  const graceText = nonEmpty(env.SHUTDOWN_GRACE_MS) ?? '10000';
+  const shutdownGraceMs = Number(graceText);
+  if (!/^\d+$/.test(graceText)) problems.push(`SHUTDOWN_GRACE_MS: "${graceText}" is not a number of milliseconds`);
+
   const mintLimits = parseApiLimits('API_MINT_LIMITS', env.API_MINT_LIMITS ?? DEFAULT_MINT_LIMITS, problems);
   const authFailureLimits = parseApiLimits('API_AUTH_FAILURE_LIMITS', env.API_AUTH_FAILURE_LIMITS ?? DEFAULT_AUTH_FAILURE_LIMITS, problems);
 
@@ -157,6 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
     openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
     logLevel,
+    shutdownGraceMs,
     mintLimits,
     authFailureLimits,
   };

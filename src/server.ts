@@ -4,9 +4,6 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './server-secret.js';
 
-/** How long in-flight requests and streams may take to finish after SIGTERM/SIGINT. */
-const SHUTDOWN_GRACE_MS = Number(process.env.SHUTDOWN_GRACE_MS ?? 10_000);
-
 /** Runs a start-up step; a ConfigError ends the process with one clear line per problem. */
 export function orExitOnConfigError<T>(step: () => T): T {
   try {
@@ -47,7 +44,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Serve
     const force = setTimeout(() => {
       logger.warn('grace period over: closing remaining connections');
       server.closeAllConnections();
-    }, SHUTDOWN_GRACE_MS);
+    }, config.shutdownGraceMs);
     force.unref();
     server.close(() => {
       void gateway.close().finally(() => {
