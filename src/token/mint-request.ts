@@ -16,7 +16,8 @@ export const mintRequestSchema = z.object({
         .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` })
         .optional(),
     },
-    { error: 'must be an object' },
+    // only a wrong type is "not an object"; an unknown key keeps zod's message, which names the key
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) },
   ),
   expirationTimeSpan: z
     .string({ error: 'must be a string like "2h", "365d" or "90 days"' })
