@@ -24,7 +24,17 @@ export function connectRedis(config: Config, logger: Logger): RedisClient | unde
       const [host, port] = node.split(':');
       return { host: host ?? '127.0.0.1', port: Number(port) };
     });
-    client = new Cluster(nodes, { redisOptions: options, enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: options.retryStrategy });
+    client = new Cluster(nodes, {
+      redisOptions: options,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      clusterRetryStrategy: options.retryStrategy,
+      // ioredis would retry a command every 100 ms up to 16 times while a node is down or the
+      // cluster reports CLUSTERDOWN: ~1.7 s per request, beyond REDIS_COMMAND_TIMEOUT_MS. Fail at
+      // once instead; the failover policy decides, and MOVED redirections still follow.
+      retryDelayOnClusterDown: 0,
+      retryDelayOnFailover: 0,
+    });
   } else if (config.redisUrl !== undefined) {
     client = new Redis(config.redisUrl, options);
   } else {
