@@ -42,19 +42,24 @@ export class MemoryQuotaStore implements QuotaStore {
   /** Checks every counter for its demand and, only if all have room, counts each: in one synchronous step. */
   private apply(counters: CounterSpec[], nowMs: number, demandFor: (c: CounterSpec) => Demand): QuotaDecision {
     const checked: { status: CounterStatus; counter: Counter; current: number; add: number }[] = [];
+    // when several counters deny, the one that admits last is reported: Retry-After is when all admit
+    let denied: { counter: CounterSpec; retryAfterMs: number } | undefined;
     for (const spec of counters) {
       const { need, add } = demandFor(spec);
       const counter = this.liveCounter(spec.key, nowMs, spec.windowMs);
       let used = 0;
       for (const count of counter.buckets.values()) used += count;
       if (need > 0 && used + need > spec.limit) {
-        return { outcome: 'denied', counter: spec, retryAfterMs: msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, need) };
+        const retryAfterMs = msUntilAdmits(counter.buckets, nowMs, spec.windowMs, spec.limit, need);
+        if (!denied || retryAfterMs > denied.retryAfterMs) denied = { counter: spec, retryAfterMs };
+        continue;
       }
       const current = Math.floor(nowMs / bucketMs(spec.windowMs));
       const oldest = Math.min(current, ...counter.buckets.keys());
       const status = { counter: spec, remaining: spec.limit - used - add, resetMs: bucketLeavesWindowAt(oldest, spec.windowMs) - nowMs };
       checked.push({ status, counter, current, add });
     }
+    if (denied) return { outcome: 'denied', ...denied };
     for (const { status, counter, current, add } of checked) {
       if (add === 0) continue;
       counter.buckets.set(current, (counter.buckets.get(current) ?? 0) + add);

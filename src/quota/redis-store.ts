@@ -15,8 +15,9 @@ import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } fro
  * KEYS[1..r] revocation markers, then the counter hashes.
  * ARGV[1] now (ms), ARGV[2] r, then per counter: limit, window (ms), need (room it must have,
  * 0 = no check), add (what is counted if all have room).
- * Returns {-1} revoked; {0, i, idx, count, idx, count, ...} denied by counter i with its live
- * buckets; {1, used_1, oldest_1, used_2, oldest_2, ...} admitted (oldest = -1 for an empty counter).
+ * Returns {-1} revoked; {0, i, 2k, idx_1, count_1, ..., idx_k, count_k, j, ...} denied, naming
+ * every counter i that has no room with its k live buckets; {1, used_1, oldest_1, used_2,
+ * oldest_2, ...} admitted (oldest = -1 for an empty counter).
  */
 const CONSUME_SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -36,6 +37,7 @@ local function buckets(key)
 end
 local n = #KEYS - r
 local result = {1}
+local denied = nil
 local currents, counts = {}, {}
 for i = 1, n do
   local key = KEYS[r + i]
@@ -68,14 +70,16 @@ for i = 1, n do
     end
   end
   if need > 0 and used + need > limit then
-    local denied = {0, i}
+    denied = denied or {0}
     local live = buckets(key)
+    denied[#denied + 1] = i
+    denied[#denied + 1] = #live
     for k = 1, #live do denied[#denied + 1] = live[k] end
-    return denied
   end
   result[#result + 1] = used
   result[#result + 1] = minIdx
 end
+if denied then return denied end
 for i = 1, n do
   local add = tonumber(ARGV[4 * i + 2])
   if add > 0 then
@@ -126,12 +130,21 @@ export class RedisQuotaStore implements QuotaStore {
 
     if (reply[0] === -1) return { outcome: 'revoked' };
     if (reply[0] === 0) {
-      const index = (reply[1] ?? 1) - 1;
-      const counter = counters[index];
-      if (!counter) throw new Error('quota script named an unknown counter');
-      const buckets: [number, number][] = [];
-      for (let j = 2; j + 1 < reply.length; j += 2) buckets.push([reply[j] as number, reply[j + 1] as number]);
-      return { outcome: 'denied', counter, retryAfterMs: msUntilAdmits(buckets, nowMs, counter.windowMs, counter.limit, demands[index]?.need ?? 1) };
+      // every counter without room; the one that admits last is reported: Retry-After is when all admit
+      let denied: { counter: CounterSpec; retryAfterMs: number } | undefined;
+      for (let pos = 1; pos < reply.length; ) {
+        const index = (reply[pos] ?? 1) - 1;
+        const length = reply[pos + 1] ?? 0;
+        const counter = counters[index];
+        if (!counter) throw new Error('quota script named an unknown counter');
+        const buckets: [number, number][] = [];
+        for (let j = pos + 2; j + 1 < pos + 2 + length; j += 2) buckets.push([reply[j] as number, reply[j + 1] as number]);
+        const retryAfterMs = msUntilAdmits(buckets, nowMs, counter.windowMs, counter.limit, demands[index]?.need ?? 1);
+        if (!denied || retryAfterMs > denied.retryAfterMs) denied = { counter, retryAfterMs };
+        pos += 2 + length;
+      }
+      if (!denied) throw new Error('quota script denied without naming a counter');
+      return { outcome: 'denied', ...denied };
     }
     const statuses: CounterStatus[] = counters.map((counter, i) => {
       const used = reply[1 + 2 * i] ?? 0;
