@@ -51,7 +51,8 @@ async function principalFor(req: Request, verifier: TokenVerifier, operatorKeys:
     }
     throw err;
   }
-  if (hostOfSubject(opened.claims.sub) !== req.hostname) {
+  // host names are case-insensitive (RFC 3986): a token minted as API.example.com is valid on api.example.com
+  if (hostOfSubject(opened.claims.sub).toLowerCase() !== (req.hostname ?? '').toLowerCase()) {
     throw new ApiError(401, 'WRONG_HOST', 'token was minted for another host and is not valid here');
   }
   return { kind: 'token', claims: opened.claims, token: credential, legacy: opened.legacy };
