@@ -78,6 +78,7 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
   if (!token.startsWith(TOKEN_PREFIX)) throw new TokenError('invalid', `token must start with "${TOKEN_PREFIX}"`);
   if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('invalid', `token longer than ${MAX_TOKEN_LENGTH} chars`);
   const jwe = token.slice(TOKEN_PREFIX.length);
+  if (!isCanonicalCompact(jwe)) throw new TokenError('invalid', 'token is not a JWE');
 
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
@@ -86,6 +87,8 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
     throw new TokenError('invalid', 'token is not a JWE');
   }
   if (header.alg !== 'dir') throw new TokenError('invalid', 'token uses an unsupported algorithm');
+  // neither we nor AIsBreaker compress tokens: refuse before anything would be inflated
+  if (header.zip !== undefined) throw new TokenError('invalid', 'token uses an unsupported header');
 
   if (header.enc === 'A256GCM' && typeof header.kid === 'string') {
     const key = keyring.keyFor(header.kid);
@@ -108,6 +111,18 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
     }
   }
   throw new TokenError('invalid', 'token could not be decrypted');
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Five segments, each the one canonical base64url text of its bytes (no padding, no stray low
+ * bits in the last char). Decoders ignore those bits, so without this one JWE would have many
+ * token strings, and the verifier cache and legacy token ids are keyed by the string.
+ */
+function isCanonicalCompact(jwe: string): boolean {
+  const segments = jwe.split('.');
+  return segments.length === 5 && segments.every((s) => BASE64URL.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s);
 }
 
 async function decrypt(jwe: string, key: webcrypto.CryptoKey | Uint8Array, enc: string, nowMs: number): Promise<JWTPayload> {
