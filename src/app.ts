@@ -18,8 +18,10 @@ import { deploymentRoutes } from './routes/deployments.js';
 import { lifecycleRoutes } from './routes/token-lifecycle.js';
 import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
-import { createDummyService, createEchoService } from './services/local-chat.js';
-import { ServiceRegistry } from './services/registry.js';
+import { consoleRoutes } from './routes/console.js';
+import { buildRegistry, parseCatalog } from './services/catalog.js';
+import { DEFAULT_SERVICE } from './services/registry.js';
+import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
 
@@ -54,19 +56,33 @@ export function createGateway(options: GatewayOptions): Gateway {
     if ('problems' in parsed) return parsed;
     return { apply: () => (operatorKeys = parsed.directory), warnings: parsed.directory.warnings };
   };
-  const configFile = config.configPath === undefined ? undefined : new ReloadingConfigFile(config.configPath, [keysSection], logger);
+  // the server's own upstream secrets (OPENAI_API_KEY, ...) serve operator keys only, never minted tokens
+  const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env };
+  let registry = buildRegistry({}, DEFAULT_SERVICE, catalogEnvironment);
+  const servicesSection: ConfigSection = (file) => {
+    const parsed = parseCatalog(file);
+    if ('problems' in parsed) return parsed;
+    return {
+      apply: () => {
+        const previous = registry;
+        registry = buildRegistry(parsed.services, parsed.defaultService, catalogEnvironment);
+        // in-flight calls finish on the old connection pools before they close
+        previous.close().catch((err: unknown) => logger.error({ err }, 'closing the previous services failed'));
+      },
+    };
+  };
+  const configFile = config.configPath === undefined ? undefined : new ReloadingConfigFile(config.configPath, [servicesSection, keysSection], logger);
   configFile?.load();
   configFile?.watch();
-  // the server's own upstream secrets serve operator keys only, never minted tokens
-  const operatorSecret = (serviceId: string): string | undefined => (serviceId.startsWith('chat:openai.com') ? config.openaiApiKey : undefined);
   const redis = connectRedis(config, logger);
   const quota = createQuotaBackend(config, redis, logger, clock, metrics);
   const mintLimits = new ApiRateLimits('mint', config.mintLimits, redis);
   const authFailureLimits = new ApiRateLimits('auth-failure', config.authFailureLimits, redis);
-  const registry = new ServiceRegistry().register('chat:dummy', createDummyService()).register('chat:echo', createEchoService());
 
   const app = express();
   app.disable('x-powered-by');
+  // responses are answers to POSTs or change with every call: hashing them for an ETag is waste
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
 
   app.use(requestContext(logger));
@@ -82,7 +98,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   // every serving route: who is calling, then are they within their quotas
   const quotas = new QuotaEnforcer(quota.store, clock, metrics);
   const guard = [authenticateToken, quotas.guard()];
-  app.use(processRoutes({ guard, registry, admitModel: (req, res, model) => quotas.admitModel(req, res, model), operatorSecret }));
+  const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
+  app.use(processRoutes(guard, serviceCalls));
+  app.use(openAiRoutes(guard, serviceCalls));
+  app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
   app.use(notFound);
   app.use(errorHandler);
 
@@ -95,6 +114,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: async () => {
       configFile?.close();
+      await registry.close();
       await quota.store.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },

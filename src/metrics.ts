@@ -11,8 +11,8 @@ export class Metrics {
 
   readonly requests = new Counter({
     name: 'aisbgw_http_requests_total',
-    help: 'HTTP requests by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
+    help: 'HTTP requests by route, method, status and service (the registered serviceId, "" when none)',
+    labelNames: ['route', 'method', 'status', 'service'] as const,
     registers: [this.registry],
   });
 
@@ -95,9 +95,11 @@ export class Metrics {
   middleware(): RequestHandler {
     return (req, res, next) => {
       const started = process.hrtime.bigint();
+      res.locals.requestStartedAt = started;
       res.once('close', () => {
         const route = req.route?.path ? String(req.route.path) : 'unmatched';
-        this.requests.inc({ route, method: req.method, status: String(res.statusCode) });
+        const service = typeof res.locals.service === 'string' ? res.locals.service : '';
+        this.requests.inc({ route, method: req.method, status: String(res.statusCode), service });
         this.requestDuration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
       });
       next();

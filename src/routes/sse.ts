@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { encode } from 'eventsource-encoder';
 import type { Response } from 'express';
 
@@ -19,6 +20,11 @@ export class SseWriter {
     if (this.res.writableEnded || this.res.destroyed) return false;
     const payload = typeof data === 'string' ? data : JSON.stringify(data);
     return this.res.write(encode(event === undefined ? { data: payload } : { event, data: payload }));
+  }
+
+  /** Sends, then waits while the client is slower than the stream (back-pressure), until it drains or leaves. */
+  async sendInTurn(event: string | undefined, data: unknown, signal: AbortSignal): Promise<void> {
+    if (!this.send(event, data) && !this.res.destroyed) await once(this.res, 'drain', { signal });
   }
 
   end(): void {

@@ -1,11 +1,16 @@
+import { EventEmitter, on } from 'node:events';
 import { decodeConversationState, encodeConversationState, textMessages, type Message } from './conversation.js';
-import type { AisService, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
+import { completionChunk, completionId, completionObject, inputsFromMessages } from './openai-format.js';
+import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
 
 /**
  * A chat service answered inside the gateway, no upstream: the base of chat:dummy and
  * chat:echo. It streams its answer word by word when asked, then returns the whole text.
  */
 export class LocalChatService implements AisService {
+  readonly needsSecret = false;
+  readonly defaultEngine = 'default';
+
   constructor(
     private readonly answer: (lastUserText: string, history: Message[]) => string,
     private readonly streamDelayMs = 0,
@@ -34,6 +39,40 @@ export class LocalChatService implements AisService {
       usage: { engine: { serviceId: call.serviceId }, totalMilliseconds: Date.now() - started },
     };
   }
+
+  /** The same answer in OpenAI's format: a chat.completion, or its chunks as they are produced. */
+  async chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult> {
+    const id = completionId();
+    const created = Math.floor(Date.now() / 1000);
+    const model = call.serviceId;
+    const processRequest: ProcessRequest = { inputs: inputsFromMessages(request.body.messages) };
+    if (request.body.stream !== true) {
+      const final = await this.process(processRequest, call);
+      const text = final.outputs[0]?.text?.content ?? '';
+      return { kind: 'json', body: Buffer.from(JSON.stringify(completionObject(id, model, text, created))) };
+    }
+    const events = new EventEmitter();
+    const chunk = (delta: { role?: string; content?: string }, finish: 'stop' | null): string => JSON.stringify(completionChunk(id, model, created, delta, finish));
+    const produced = on(events, 'chunk', { close: ['end'], signal: call.signal });
+    events.emit('chunk', chunk({ role: 'assistant', content: '' }, null));
+    this.process(processRequest, { ...call, onProgress: (event) => events.emit('chunk', chunk({ content: event.outputs[0]?.text?.content ?? '' }, null)) }).then(
+      () => {
+        events.emit('chunk', chunk({}, 'stop'));
+        events.emit('end');
+      },
+      (err: unknown) => events.emit('error', err),
+    );
+    async function* chunks(): AsyncGenerator<string> {
+      for await (const [data] of produced) yield data as string;
+    }
+    return { kind: 'stream', chunks: chunks() };
+  }
+
+  models(): string[] {
+    return [];
+  }
+
+  async close(): Promise<void> {}
 }
 
 /** "a b c" -> ["a ", "b ", "c"]: the parts concatenate back to the text exactly. */

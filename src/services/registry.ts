@@ -1,15 +1,35 @@
-import { ApiError } from '../errors.js';
+import { ApiError, invalidRequest } from '../errors.js';
 import type { AisService } from './types.js';
+
+export interface RegisteredService {
+  /** the serviceId prefix it serves, e.g. "chat:openai.com" */
+  prefix: string;
+  service: AisService;
+  /** the server's own secret for it: used for operator API keys only, never for minted tokens */
+  operatorSecret: string | undefined;
+}
+
+/** A request's service: what serves it, under which full serviceId, with which engine. */
+export interface ServiceTarget extends RegisteredService {
+  /** the full serviceId: what token secrets and operator-key limits are matched against */
+  serviceId: string;
+  engine: string;
+}
+
+/** The service a bare OpenAI model name ("gpt-4o-mini") belongs to, unless configured otherwise. */
+export const DEFAULT_SERVICE = 'chat:openai.com';
 
 /**
  * Services by serviceId prefix ("task:vendor" or "task:vendor/engine"); the longest registered
  * prefix that matches the requested id on a "/" boundary wins, as in AIsBreaker.
  */
 export class ServiceRegistry {
-  private readonly services = new Map<string, AisService>();
+  private readonly services = new Map<string, RegisteredService>();
 
-  register(serviceIdPrefix: string, service: AisService): this {
-    this.services.set(serviceIdPrefix, service);
+  constructor(readonly defaultService = DEFAULT_SERVICE) {}
+
+  register(prefix: string, service: AisService, operatorSecret?: string): this {
+    this.services.set(prefix, { prefix, service, operatorSecret });
     return this;
   }
 
@@ -17,18 +37,51 @@ export class ServiceRegistry {
     return [...this.services.keys()].sort();
   }
 
-  resolve(serviceId: string): AisService {
-    let best: string | undefined;
-    for (const prefix of this.services.keys()) {
-      const matches = serviceId === prefix || serviceId.startsWith(prefix + '/');
-      if (matches && (best === undefined || prefix.length > best.length)) best = prefix;
+  entries(): RegisteredService[] {
+    return this.ids().map((id) => this.services.get(id) as RegisteredService);
+  }
+
+  /** `task:vendor[/engine]` -> its service; 404 UNKNOWN_SERVICE naming what this server offers. */
+  resolve(serviceId: string): ServiceTarget {
+    let best: RegisteredService | undefined;
+    for (const entry of this.services.values()) {
+      const matches = serviceId === entry.prefix || serviceId.startsWith(entry.prefix + '/');
+      if (matches && (best === undefined || entry.prefix.length > best.prefix.length)) best = entry;
     }
-    const service = best === undefined ? undefined : this.services.get(best);
-    if (!service) {
-      throw new ApiError(404, 'UNKNOWN_SERVICE', `unknown service "${serviceId}"; this server offers: ${this.ids().join(', ')}`, {
-        serviceId,
-      });
+    if (!best) {
+      throw new ApiError(404, 'UNKNOWN_SERVICE', `unknown service "${serviceId}"; this server offers: ${this.ids().join(', ')}`, { serviceId });
     }
-    return service;
+    const engine = serviceId.length > best.prefix.length ? serviceId.slice(best.prefix.length + 1) : best.service.defaultEngine;
+    if (engine === undefined || engine === '') {
+      throw invalidRequest('serviceId', `"${best.prefix}" needs the service to use after it, e.g. "${best.prefix}/chat:dummy"`);
+    }
+    return { ...best, serviceId, engine };
+  }
+
+  /**
+   * An OpenAI `model`: a serviceId ("chat:openai.com/gpt-4o-mini", "chat:dummy") or a bare model
+   * name of the default service ("gpt-4o-mini", "meta-llama/Llama-3-8B"), passed on unchanged.
+   */
+  resolveModel(model: string): ServiceTarget {
+    if (this.looksLikeServiceId(model)) return this.resolve(model);
+    const target = this.resolve(this.defaultService);
+    return { ...target, serviceId: `${target.prefix}/${model}`, engine: model };
+  }
+
+  /**
+   * serviceIds are "task:vendor..." with a task this server has ("chat:", "aisbreaker:"); a colon
+   * elsewhere belongs to a model name (Ollama's "llama3:8b").
+   */
+  private looksLikeServiceId(model: string): boolean {
+    const colon = model.indexOf(':');
+    const slash = model.indexOf('/');
+    if (colon <= 0 || (slash >= 0 && slash < colon)) return false;
+    const task = model.slice(0, colon + 1);
+    return this.ids().some((id) => id.startsWith(task));
+  }
+
+  /** Lets in-flight calls finish, then releases every upstream connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.services.values()].map((entry) => entry.service.close()));
   }
 }

@@ -49,13 +49,52 @@ export interface ResponseFinal {
 export interface ServiceCall {
   /** the full requested serviceId, e.g. "chat:dummy" or "chat:openai.com/gpt-4o-mini" */
   serviceId: string;
+  /** the service's own name of the model to use: what follows the registered serviceId, or its default */
+  engine: string;
   /** the secret the caller's token carries for this service, if any */
   secret: string | undefined;
   signal: AbortSignal;
   /** set when the caller asked for streaming: receives each partial output */
   onProgress?: (event: ResponseEvent) => void;
+  /** receives the upstream's LLM-token usage once known (quotas, metrics) */
+  onUsage?: (usage: LlmUsage) => void;
+}
+
+/** An OpenAI chat completions request body: checked where it matters, the rest passed on as is. */
+export interface ChatCompletionsBody {
+  model: string;
+  messages: unknown[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean } & Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export interface ChatCompletionsRequest {
+  /** the body to send, its `model` already the service's own engine name */
+  body: ChatCompletionsBody;
+  /** the request bytes exactly as received, set only when they say the same as `body`: sent without re-serializing */
+  raw?: Buffer;
+}
+
+/** A chat completion: one JSON body, or the `data:` payloads of an event stream (without `[DONE]`). */
+export type ChatCompletionsResult = { kind: 'json'; body: Buffer } | { kind: 'stream'; chunks: AsyncIterable<string> };
+
+/** OpenAI's `usage` numbers, the base of LLM-token quotas and metrics. */
+export interface LlmUsage {
+  total_tokens: number;
 }
 
 export interface AisService {
+  /** false for services answered without any secret (chat:dummy, chat:echo) */
+  readonly needsSecret: boolean;
+  /** the engine used when a request names only the serviceId; undefined: the request must name one */
+  readonly defaultEngine: string | undefined;
+  /** the AIsBreaker API: `POST /api/v1/process` */
   process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal>;
+  /** the OpenAI API: `POST /v1/chat/completions` */
+  chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult>;
+  /** engines worth listing in `GET /v1/models` (the serviceId alone means its default engine) */
+  models(): string[];
+  /** releases connections once in-flight calls are done (config reload, shutdown) */
+  close(): Promise<void>;
 }

@@ -21,9 +21,9 @@ describe('GET /metrics', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
-    expect(text).toMatch(/aisbgw_http_requests_total\{route="\/api\/v1\/process",method="POST",status="200"\} 1/);
-    expect(text).toMatch(/aisbgw_http_requests_total\{route="\/api\/v1\/process",method="POST",status="429"\} 1/);
-    expect(text).toMatch(/aisbgw_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/);
+    expect(text).toMatch(/aisbgw_http_requests_total\{route="\/api\/v1\/process",method="POST",status="200",service="chat:dummy"\} 1/);
+    expect(text).toMatch(/aisbgw_http_requests_total\{route="\/api\/v1\/process",method="POST",status="429",service=""\} 1/);
+    expect(text).toMatch(/aisbgw_http_requests_total\{route="unmatched",method="GET",status="404",service=""\} 1/);
     expect(text).toMatch(/aisbgw_quota_decisions_total\{outcome="denied",scope="global",window="minute"\} 1/);
     expect(text).toMatch(/aisbgw_tokens_minted_total\{kind="new"\} 1/);
     expect(text).toContain('aisbgw_process_cpu_user_seconds_total');

@@ -1,0 +1,100 @@
+import { Router, type RequestHandler } from 'express';
+import { z } from 'zod/v4';
+import { secretForService } from '../auth/service-secret.js';
+import { ApiError, errorEnvelope } from '../errors.js';
+import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
+import { zodIssueToApiError } from '../token/mint-request.js';
+import type { ServiceRegistry } from '../services/registry.js';
+import type { ChatCompletionsBody } from '../services/types.js';
+import { jsonBody } from './body.js';
+import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
+import { SseWriter } from './sse.js';
+
+const MAX_MESSAGES = 2048;
+export const MAX_CHAT_BODY = '4mb';
+
+/**
+ * What the gateway itself needs of a chat completions request; every other field (tools,
+ * temperature, response_format, ...) is the upstream's business and passes on untouched.
+ */
+export const chatCompletionsSchema = z.looseObject({
+  model: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(MAX_SERVICE_ID_LENGTH),
+  messages: z.array(z.unknown(), { error: 'must be an array' }).min(1, { error: 'must not be empty' }).max(MAX_MESSAGES, { error: `at most ${MAX_MESSAGES} messages` }),
+  stream: z.boolean({ error: 'must be a boolean' }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean({ error: 'must be a boolean' }).optional() }, { error: 'must be an object' }).nullish(),
+});
+
+/**
+ * The OpenAI-compatible API: `POST /v1/chat/completions` (JSON, or `stream: true` server-sent
+ * events ending with `data: [DONE]`) and `GET /v1/models`, for tokens and operator keys alike,
+ * so the official OpenAI SDKs work with `baseURL` set to the gateway.
+ */
+export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Router {
+  const router = Router();
+
+  router.post('/v1/chat/completions', ...guard, ...jsonBody(MAX_CHAT_BODY, ['application/json'], { keepRaw: true }), async (req, res) => {
+    const parsed = chatCompletionsSchema.safeParse(req.body);
+    if (!parsed.success) throw zodIssueToApiError(parsed.error);
+    const { stream, stream_options, ...rest } = parsed.data;
+    // null means "not set" in OpenAI's API: upstreams get the field only when it says something
+    const body: ChatCompletionsBody = { ...rest, ...(stream != null ? { stream } : {}), ...(stream_options != null ? { stream_options } : {}) };
+    const target = deps.registry().resolveModel(body.model);
+    const prepared = await prepareServiceCall(deps, req, res, target);
+    const unchanged = target.engine === body.model && stream !== null && stream_options !== null;
+    const request = unchanged ? { body, raw: req.rawBody } : { body: { ...body, model: target.engine } };
+
+    let sse: SseWriter | undefined;
+    try {
+      const result = await target.service.chatCompletions(request, prepared.call);
+      if (result.kind === 'json') {
+        res.status(200).set('Content-Type', 'application/json; charset=utf-8').end(result.body);
+      } else {
+        for await (const data of result.chunks) {
+          sse ??= new SseWriter(res);
+          await sse.sendInTurn(undefined, data, prepared.call.signal);
+        }
+        (sse ??= new SseWriter(res)).send(undefined, '[DONE]');
+      }
+      prepared.finish();
+    } catch (err) {
+      prepared.finish(err);
+      if (prepared.call.signal.aborted) return;
+      // before the first event the error keeps its status; after it, OpenAI's way: an event carrying `error`
+      if (sse === undefined) throw err;
+      sse.send(undefined, { error: errorEnvelope(err instanceof ApiError ? err : new ApiError(502, 'UPSTREAM_ERROR', 'the service failed')).error });
+      if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
+    } finally {
+      sse?.end();
+    }
+  });
+
+  router.get('/v1/models', ...guard, (req, res) => {
+    const created = 0;
+    const ids = modelsFor(req.principal, deps.registry());
+    res.json({ object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: ownerOf(id) })) });
+  });
+
+  return router;
+}
+
+/**
+ * The models a credential may use: for a token, every service it has a secret for (or that needs
+ * none) with its listed engines; for an operator key, the models its roles list.
+ */
+function modelsFor(principal: Express.Request['principal'], registry: ServiceRegistry): string[] {
+  if (!principal) return [];
+  if (principal.kind === 'key') return [...principal.key.models.keys()].sort();
+  const ids: string[] = [];
+  for (const entry of registry.entries()) {
+    for (const id of [entry.prefix, ...entry.service.models().map((engine) => `${entry.prefix}/${engine}`)]) {
+      if (!entry.service.needsSecret || secretForService(principal, id, () => undefined) !== undefined) ids.push(id);
+    }
+  }
+  return ids;
+}
+
+function ownerOf(id: string): string {
+  const colon = id.indexOf(':');
+  const slash = id.indexOf('/');
+  return colon > 0 && (slash < 0 || colon < slash) ? id.slice(colon + 1, slash < 0 ? undefined : slash) : 'aisbreaker';
+}

@@ -1,0 +1,78 @@
+import type { Request, Response } from 'express';
+import { secretForService } from '../auth/service-secret.js';
+import { ApiError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { ServiceRegistry, ServiceTarget } from '../services/registry.js';
+import type { ServiceCall } from '../services/types.js';
+import { UpstreamError } from '../services/upstream.js';
+
+export interface ServiceCallDeps {
+  /** the current registry: it changes when the config file does */
+  registry: () => ServiceRegistry;
+  /** operator keys: is the model allowed, and within the key's limits for it */
+  admitModel: (req: Request, res: Response, model: string) => Promise<void>;
+  metrics: Metrics;
+}
+
+/** A call that passed every check, and its bookkeeping once it is over. */
+export interface PreparedCall {
+  target: ServiceTarget;
+  call: ServiceCall;
+  /** records the call's duration, or its failure, in the metrics */
+  finish(err?: unknown): void;
+}
+
+/**
+ * What both APIs (/api/v1/process, /v1/chat/completions) do before calling a service: the
+ * operator key's model limits, the secret the caller's credential carries for that service,
+ * an abort when the caller goes away, and the LLM-token usage reported back to quotas and metrics.
+ */
+export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, res: Response, target: ServiceTarget): Promise<PreparedCall> {
+  const principal = req.principal;
+  if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+  await deps.admitModel(req, res, target.serviceId);
+  const secret = secretForService(principal, target.serviceId, () => target.operatorSecret);
+  if (target.service.needsSecret && secret === undefined) {
+    throw new ApiError(
+      401,
+      'MISSING_API_KEY',
+      principal.kind === 'token'
+        ? `this token carries no secret for service "${target.serviceId}"; mint one with a serviceSecrets entry for it`
+        : `the server has no key of its own for service "${target.prefix}"`,
+      { serviceId: target.serviceId },
+    );
+  }
+  const project = principal.kind === 'key' ? principal.key.project : '';
+  const labels = { service: target.prefix };
+  res.locals.service = target.prefix;
+  const started = process.hrtime.bigint();
+  const requestStartedAt: unknown = res.locals.requestStartedAt;
+  if (typeof requestStartedAt === 'bigint') deps.metrics.gatewayOverhead.observe({ route: String(req.route?.path ?? '') }, Number(started - requestStartedAt) / 1e9);
+  return {
+    target,
+    call: {
+      serviceId: target.serviceId,
+      engine: target.engine,
+      secret,
+      signal: abortOnClose(res),
+      onUsage: (usage) => {
+        req.settleLlmTokens?.(usage.total_tokens);
+        deps.metrics.llmTokens.inc({ project, service: target.prefix }, usage.total_tokens);
+      },
+    },
+    finish: (err) => {
+      if (err === undefined) deps.metrics.upstreamDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      else if (err instanceof UpstreamError) deps.metrics.upstreamErrors.inc({ ...labels, kind: err.kind });
+      else if (!res.destroyed) deps.metrics.upstreamErrors.inc({ ...labels, kind: err instanceof ApiError ? err.code : 'internal' });
+    },
+  };
+}
+
+/** Aborted when the client goes away before the response is complete: the upstream call stops with it. */
+function abortOnClose(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
+  });
+  return controller.signal;
+}

@@ -1,0 +1,68 @@
+import { readServerSentEvents } from './sse-reader.js';
+import { usageOf } from './openai-format.js';
+import type { Upstream } from './upstream.js';
+import type { ChatCompletionsRequest, ChatCompletionsResult, ServiceCall } from './types.js';
+
+export interface ForwardOptions {
+  /** the chat completions path under the upstream's base URL */
+  path: string;
+  /**
+   * Ask a streaming upstream for its usage chunk even when the caller did not, so LLM-token
+   * quotas and metrics see every stream; that extra chunk is then not passed to the caller.
+   */
+  requestStreamUsage: boolean;
+}
+
+/**
+ * Forwards an OpenAI chat completions request to an OpenAI-compatible upstream (OpenAI, vLLM,
+ * Ollama, another aisbreaker gateway, ...) and hands its answer back as it comes: the JSON body
+ * untouched, or the stream event by event, never buffered whole.
+ */
+export async function forwardChatCompletions(upstream: Upstream, request: ChatCompletionsRequest, call: ServiceCall, options: ForwardOptions): Promise<ChatCompletionsResult> {
+  const streaming = request.body.stream === true;
+  const addUsage = streaming && options.requestStreamUsage && request.body.stream_options?.include_usage !== true;
+  const body = addUsage ? JSON.stringify({ ...request.body, stream_options: { ...request.body.stream_options, include_usage: true } }) : (request.raw ?? JSON.stringify(request.body));
+  const response = await upstream.post(options.path, body, call.secret, call.signal);
+
+  if (!streaming) {
+    const answer = await upstream.readAll(response.body, call.signal);
+    reportUsage(call, parseJson(answer.toString('utf8')));
+    return { kind: 'json', body: answer };
+  }
+
+  async function* chunks(): AsyncGenerator<string> {
+    try {
+      for await (const event of readServerSentEvents(response.body)) {
+        if (event.data === '[DONE]') return;
+        // only the usage chunk is parsed: the others pass through as the upstream wrote them
+        if (event.data.includes('"total_tokens"')) {
+          const chunk = parseJson(event.data);
+          reportUsage(call, chunk);
+          if (addUsage && isUsageOnlyChunk(chunk)) continue;
+        }
+        yield event.data;
+      }
+    } catch (err) {
+      throw upstream.failure(err, call.signal);
+    }
+  }
+  return { kind: 'stream', chunks: chunks() };
+}
+
+function reportUsage(call: ServiceCall, answer: unknown): void {
+  const usage = usageOf(answer);
+  if (usage) call.onUsage?.(usage);
+}
+
+function isUsageOnlyChunk(chunk: unknown): boolean {
+  const choices = (chunk as { choices?: unknown } | undefined)?.choices;
+  return Array.isArray(choices) && choices.length === 0;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

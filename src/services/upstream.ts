@@ -1,0 +1,214 @@
+import { Pool, type Dispatcher } from 'undici';
+import { ApiError, type ErrorCode } from '../errors.js';
+
+/** How long an upstream may take: to accept the connection, to send its first byte, between two chunks. */
+export interface UpstreamTimeouts {
+  connectMs: number;
+  firstByteMs: number;
+  idleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 120_000, idleMs: 60_000 };
+
+export interface UpstreamOptions {
+  /** the serviceId this upstream serves: the only name of it in errors and logs (its URL may hold credentials) */
+  serviceId: string;
+  /** from the operator's configuration only, never from a token or a request */
+  baseUrl: string;
+  timeouts: UpstreamTimeouts;
+  maxConnections: number;
+  /** how the secret travels: OpenAI's `Authorization: Bearer`, or Azure's `api-key` header */
+  auth: 'bearer' | 'api-key';
+}
+
+/** Upstream error bodies are read up to this size for their message; the rest is dropped. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** Whole (non-streamed) answers are read up to this size. */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One AI service's HTTP origin: a pool of kept-alive connections (undici) with the service's
+ * timeouts. Every failure becomes the contract's error: upstream 4xx keep their status and
+ * message, 5xx become 502, network errors 502/503, timeouts 504.
+ */
+export class Upstream {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly query: string;
+
+  constructor(private readonly options: UpstreamOptions) {
+    const url = new URL(options.baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.query = url.search;
+    this.pool = new Pool(url.origin, {
+      connect: { timeout: options.timeouts.connectMs },
+      headersTimeout: options.timeouts.firstByteMs,
+      bodyTimeout: options.timeouts.idleMs,
+      connections: options.maxConnections,
+    });
+  }
+
+  get serviceId(): string {
+    return this.options.serviceId;
+  }
+
+  /** POSTs a JSON body to `<baseUrl><path>`; resolves with a 2xx response whose body is still to be read. */
+  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (secret !== undefined) {
+      if (this.options.auth === 'api-key') headers['api-key'] = secret;
+      else headers.authorization = `Bearer ${secret}`;
+    }
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.pool.request({ method: 'POST', path: this.basePath + path + this.query, headers, body, signal });
+    } catch (err) {
+      throw this.failure(err, signal);
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    throw await this.rejection(response, secret);
+  }
+
+  /** Reads a whole answer body, up to MAX_ANSWER_BYTES. */
+  async readAll(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<Buffer> {
+    try {
+      return await readLimited(body, MAX_ANSWER_BYTES, () => {
+        throw new ApiError(502, 'UPSTREAM_ERROR', `service "${this.serviceId}" sent an answer larger than ${MAX_ANSWER_BYTES} bytes`);
+      });
+    } catch (err) {
+      throw this.failure(err, signal);
+    }
+  }
+
+  /** An answer's JSON; 502 when the upstream sent something else. */
+  parseAnswer(text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw upstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${this.serviceId}" sent an answer that is not JSON`);
+    }
+  }
+
+  /** The contract's error for a failed call; the caller's own abort passes through unchanged. */
+  failure(err: unknown, signal: AbortSignal): unknown {
+    if (err instanceof ApiError || signal.aborted) return err;
+    const code = errorCode(err);
+    const service = `service "${this.serviceId}"`;
+    switch (code) {
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'connect-timeout', `${service} did not accept a connection within ${this.options.timeouts.connectMs} ms`);
+      case 'UND_ERR_HEADERS_TIMEOUT':
+        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'first-byte-timeout', `${service} did not answer within ${this.options.timeouts.firstByteMs} ms`);
+      case 'UND_ERR_BODY_TIMEOUT':
+        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'idle-timeout', `${service} stopped sending for ${this.options.timeouts.idleMs} ms`);
+      case 'ECONNREFUSED':
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        return upstreamError(503, 'UPSTREAM_UNAVAILABLE', 'unavailable', `${service} is unreachable`);
+      default:
+        return upstreamError(502, 'UPSTREAM_ERROR', 'connection', `${service} failed: the connection broke`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async rejection(response: Dispatcher.ResponseData, secret: string | undefined): Promise<ApiError> {
+    const text = (await readLimited(response.body, MAX_ERROR_BODY_BYTES, () => undefined).catch(() => Buffer.alloc(0))).toString('utf8');
+    const upstream = parseErrorBody(text);
+    const message = scrub(upstream.message ?? `status ${response.statusCode}`, secret);
+    const details = { upstreamStatus: response.statusCode, ...(upstream.code ? { upstreamCode: upstream.code } : {}) };
+    if (response.statusCode >= 400 && response.statusCode < 500) {
+      // the caller's mistake (bad key, bad model, upstream quota): same status, the upstream's own words
+      const retryAfter = response.headers['retry-after'];
+      const headers = typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : undefined;
+      const code = upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
+      return upstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
+    }
+    return upstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
+  }
+}
+
+/** An ApiError that also says, for metrics, what kind of upstream failure it was. */
+export class UpstreamError extends ApiError {
+  constructor(
+    status: number,
+    code: ErrorCode,
+    readonly kind: string,
+    message: string,
+    details?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ) {
+    super(status, code, message, details, headers);
+  }
+}
+
+function upstreamError(status: number, code: ErrorCode, kind: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>): UpstreamError {
+  return new UpstreamError(status, code, kind, message, details, headers);
+}
+
+const OWN_ERROR_CODES = new Set<string>([
+  'INVALID_REQUEST',
+  'MISSING_API_KEY',
+  'INVALID_API_KEY',
+  'EXPIRED_API_KEY',
+  'REVOKED_API_KEY',
+  'WRONG_HOST',
+  'FORBIDDEN',
+  'UNKNOWN_SERVICE',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+]);
+
+/** A chained aisbreaker gateway's 4xx codes are ours and stay as they are. */
+export function isOwnErrorCode(code: string): code is ErrorCode {
+  return OWN_ERROR_CODES.has(code);
+}
+
+/** OpenAI's `{error:{message,code}}` and our own envelope both have this shape. */
+function parseErrorBody(text: string): { message?: string; code?: string } {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } | string; message?: unknown };
+    const error = parsed.error;
+    if (typeof error === 'string') return { message: error.slice(0, 1000) };
+    const message = typeof error?.message === 'string' ? error.message : typeof parsed.message === 'string' ? parsed.message : undefined;
+    const code = typeof error?.code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(error.code) ? error.code : undefined;
+    return { message: message?.slice(0, 1000), code };
+  } catch {
+    return { message: text.trim().slice(0, 200) || undefined };
+  }
+}
+
+/** OpenAI quotes a masked key ("sk-abc***wxyz") in its 401: even that part must not pass on. */
+const QUOTED_KEY = /\b(?:sk|key|aisbreaker)[-_][A-Za-z0-9*_.-]{3,}/g;
+
+/** Upstreams may quote the secret they were given: never pass it on, not even in part. */
+function scrub(message: string, secret: string | undefined): string {
+  const whole = secret !== undefined && secret.length >= 4 ? message.split(secret).join('[redacted]') : message;
+  return whole.replace(QUOTED_KEY, '[redacted]');
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  if (typeof e?.code === 'string') return e.code;
+  if (typeof e?.cause?.code === 'string') return e.cause.code;
+  return undefined;
+}
+
+async function readLimited(body: AsyncIterable<Buffer>, maxBytes: number, onTooLarge: () => void): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      onTooLarge();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,167 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the mock does with the next request (one behaviour per request, in order; then `answer`). */
+export type MockBehaviour =
+  | { kind: 'answer' }
+  /** an upstream error: this status and JSON body */
+  | { kind: 'fail'; status: number; body: unknown }
+  /** accepts the request and never answers */
+  | { kind: 'stall' }
+  /** streams: sends the first chunk, then nothing more */
+  | { kind: 'stall-mid-stream' }
+  /** closes the connection without answering */
+  | { kind: 'drop' }
+  /** streams: sends two chunks, then breaks the connection */
+  | { kind: 'drop-mid-stream' };
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  /** the raw body as received */
+  text: string;
+  body: { model?: string; messages?: { role: string; content: string }[]; stream?: boolean; stream_options?: { include_usage?: boolean } } & Record<string, unknown>;
+  /** true once the client went away before the answer was complete */
+  closedEarly: boolean;
+}
+
+/** The answer the mock gives: derived from the request so tests can check it went through. */
+export function mockAnswer(lastUserMessage: string): string {
+  return `Mock says: you wrote "${lastUserMessage}"`;
+}
+
+export const MOCK_USAGE = { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 };
+
+/**
+ * A local OpenAI-compatible upstream for the tests: POST <base>/chat/completions in JSON and
+ * streaming, recording everything it receives (including the Authorization header), and able to
+ * fail, stall and drop the connection on demand.
+ */
+export class MockOpenAi {
+  readonly received: ReceivedRequest[] = [];
+  /** ms between two stream chunks */
+  chunkDelayMs = 0;
+  private readonly behaviours: MockBehaviour[] = [];
+  private readonly closeWaiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  /** The base URL to configure as the service's baseUrl (OpenAI style, ending in /v1). */
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  static async start(): Promise<MockOpenAi> {
+    let mock: MockOpenAi | undefined;
+    const server = createServer((req, res) => mock?.handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    mock = new MockOpenAi(server, (server.address() as AddressInfo).port);
+    return mock;
+  }
+
+  /** Queues behaviours for the next requests. */
+  next(...behaviours: MockBehaviour[]): void {
+    this.behaviours.push(...behaviours);
+  }
+
+  /** Resolves once a request's client has gone away before its answer was complete. */
+  waitForEarlyClose(): Promise<void> {
+    if (this.received.some((r) => r.closedEarly)) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: ReceivedRequest['body'] = {};
+      try {
+        body = JSON.parse(text) as ReceivedRequest['body'];
+      } catch {
+        // recorded as received; answered below like any request
+      }
+      const record: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, body, closedEarly: false };
+      this.received.push(record);
+      res.on('close', () => {
+        if (res.writableFinished) return;
+        record.closedEarly = true;
+        for (const resolve of this.closeWaiters.splice(0)) resolve();
+      });
+      this.answer(record, res, this.behaviours.shift() ?? { kind: 'answer' });
+    });
+  }
+
+  private answer(record: ReceivedRequest, res: ServerResponse, behaviour: MockBehaviour): void {
+    if (!record.path.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${record.path}`, type: 'invalid_request_error', code: null } }));
+      return;
+    }
+    switch (behaviour.kind) {
+      case 'fail':
+        res.writeHead(behaviour.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(behaviour.body));
+        return;
+      case 'stall':
+        return;
+      case 'drop':
+        res.socket?.destroy();
+        return;
+    }
+    const messages = record.body.messages ?? [];
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const text = mockAnswer(typeof lastUser === 'string' ? lastUser : JSON.stringify(lastUser));
+    const model = record.body.model ?? 'unknown';
+    if (record.body.stream !== true) {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(
+        JSON.stringify({
+          id: 'chatcmpl-mock',
+          object: 'chat.completion',
+          created: 1_700_000_000,
+          model,
+          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+          usage: MOCK_USAGE,
+        }),
+      );
+      return;
+    }
+    const parts = text.match(/\S+\s*/g) ?? [text];
+    const events = parts.map((content, i) => ({
+      id: 'chatcmpl-mock',
+      object: 'chat.completion.chunk',
+      created: 1_700_000_000,
+      model,
+      choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content } : { content }, finish_reason: null }],
+    }));
+    events.push({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] } as (typeof events)[number]);
+    const payloads = events.map((e) => JSON.stringify(e));
+    if (record.body.stream_options?.include_usage === true) {
+      payloads.push(JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: MOCK_USAGE }));
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+    let i = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      if (behaviour.kind === 'stall-mid-stream' && i === 1) return;
+      if (behaviour.kind === 'drop-mid-stream' && i === 2) {
+        res.socket?.destroy();
+        return;
+      }
+      if (i < payloads.length) {
+        res.write(`data: ${payloads[i++]}\n\n`);
+        setTimeout(next, this.chunkDelayMs);
+        return;
+      }
+      res.end('data: [DONE]\n\n');
+    };
+    next();
+  }
+}
