@@ -17,9 +17,16 @@ export interface FailoverObserver {
   degraded(isDegraded: boolean): void;
 }
 
+/** How often a degraded store checks whether the primary is back, traffic or not. */
+export const PROBE_INTERVAL_MS = 1000;
+
 export class FailoverQuotaStore implements QuotaStore {
   readonly name: string;
   private outageSince: number | undefined;
+  /** a key of the last failed call: the probe reads it, so on a cluster it asks the node that failed */
+  private probeKey: string | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
 
   constructor(
     private readonly primary: QuotaStore,
@@ -41,7 +48,7 @@ export class FailoverQuotaStore implements QuotaStore {
       this.recovered(nowMs);
       return decision;
     } catch (err) {
-      this.failed(err, nowMs);
+      this.failed(err, nowMs, plan.revocationKeys[0] ?? plan.counters[0]?.key);
       if (this.policy === 'reject') {
         throw new ApiError(503, 'QUOTA_BACKEND_UNAVAILABLE', 'the quota store is unavailable; try again shortly', undefined, { 'Retry-After': '1' });
       }
@@ -55,7 +62,7 @@ export class FailoverQuotaStore implements QuotaStore {
       await this.primary.settle(plan, nowMs, tokens);
       this.recovered(nowMs);
     } catch (err) {
-      this.failed(err, nowMs);
+      this.failed(err, nowMs, plan.counters[0]?.key);
       if (this.policy === 'memory') await this.fallback.settle(plan, nowMs, tokens);
       else this.logger.warn({ tokens }, 'LLM token usage could not be recorded: the quota store is unavailable');
     }
@@ -68,28 +75,56 @@ export class FailoverQuotaStore implements QuotaStore {
       await this.primary.revoke(revocationKey, expiresAtMs, nowMs);
       this.recovered(nowMs);
     } catch (err) {
-      this.failed(err, nowMs);
+      this.failed(err, nowMs, revocationKey);
       throw new ApiError(503, 'QUOTA_BACKEND_UNAVAILABLE', 'the revocation could not be stored; try again shortly');
     }
   }
 
-  private failed(err: unknown, nowMs: number): void {
+  private failed(err: unknown, nowMs: number, key: string | undefined): void {
     this.observer?.failed();
+    if (key !== undefined) this.probeKey = key;
     if (this.outageSince !== undefined) return;
     this.outageSince = nowMs;
+    this.startProbing(nowMs);
     this.observer?.degraded(true);
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
   }
 
+  /**
+   * While degraded, asks the primary about once a second whether it is back (a read of a key of the
+   * failed call, nothing counted), so the outage ends without traffic: under `reject` /readyz says
+   * not ready, and a load balancer sends an instance that is not ready no requests to end it.
+   */
+  private startProbing(nowMs: number): void {
+    const startedAt = Date.now();
+    this.probeTimer = setInterval(() => {
+      const key = this.probeKey;
+      if (this.probing || key === undefined) return;
+      this.probing = true;
+      const now = nowMs + (Date.now() - startedAt);
+      this.primary
+        .consume({ counters: [], revocationKeys: [key], expiresAtMs: Number.POSITIVE_INFINITY }, now, 'look')
+        .then(
+          () => this.recovered(now),
+          () => {},
+        )
+        .finally(() => (this.probing = false));
+    }, PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
   private recovered(nowMs: number): void {
     if (this.outageSince === undefined) return;
+    clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
     this.logger.warn({ store: this.primary.name, outageMs: nowMs - this.outageSince }, 'quota store recovered');
     this.outageSince = undefined;
     this.observer?.degraded(false);
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probeTimer);
     await Promise.all([this.primary.close(), this.fallback.close()]);
   }
 }
