@@ -114,6 +114,26 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     expect(usage).toBe(MOCK_USAGE.total_tokens);
   });
 
+  it('counts the upstream usage against LLM-token limits, streams included', async () => {
+    const limited = await mint(gw.url, {
+      requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerMinute: 30 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }] },
+    });
+    const ask = (stream: boolean): Promise<Response> => chat(gw, limited, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'count me' }], stream });
+    const first = await ask(false);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-ratelimit-limit-tokens')).toBe('30');
+    await first.text();
+    // 20 of 30 used: admitted; its stream's usage (asked for by the gateway) brings it to 40
+    const second = await ask(true);
+    expect(second.status).toBe(200);
+    await second.text();
+    const third = await ask(false);
+    expect(third.status).toBe(429);
+    const body = (await third.json()) as { error: { code: string; details: { window: string; limit: number } } };
+    expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { window: 'minute', limit: 30 } });
+    expect(mock.received).toHaveLength(2);
+  });
+
   it('refuses a token without a secret for the service with 401, readable by the OpenAI client', async () => {
     const err = await client(gw, dummyOnlyToken)
       .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })

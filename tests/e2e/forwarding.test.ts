@@ -1,0 +1,273 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config.js';
+import { mint, postProcess, processBody, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
+
+const SECRET = 'sk-forwarding-secret-0123456789ab';
+const DUMMY = (text: string): string => `Hello, the answer to '${text}' from DummyAssistantService is unknown ...`;
+
+interface SseEvent {
+  event: string;
+  data: unknown;
+}
+
+async function events(res: Response): Promise<SseEvent[]> {
+  const text = await res.text();
+  return text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '')
+    .map((block) => {
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+      const data = block
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n');
+      return { event, data: JSON.parse(data) as unknown };
+    });
+}
+
+function outputText(final: unknown): string {
+  return (final as { outputs: { text: { content: string } }[] }).outputs[0]?.text.content ?? '';
+}
+
+function writeConfig(path: string, config: unknown): void {
+  writeFileSync(path + '.tmp', JSON.stringify(config));
+  renameSync(path + '.tmp', path);
+}
+
+/** A server that must never be called: it records every request it gets. */
+async function startTrap(): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+  const hits: string[] = [];
+  const server: Server = createServer((req, res) => {
+    hits.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+    res.end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('AIsBreaker /api/v1/process on an OpenAI upstream', () => {
+  let mock: MockOpenAi;
+  let gw: TestGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    mock = await MockOpenAi.start();
+    gw = await startGateway({ OPENAI_BASE_URL: mock.baseUrl });
+    token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: SECRET }] } });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await mock.close();
+  });
+
+  it('answers JSON, and carries the conversation on in conversationState', async () => {
+    const first = await postProcess(gw.url, token, processBody('chat:openai.com/gpt-4o', 'first question'));
+    expect(first.status).toBe(200);
+    const final = (await first.json()) as { outputs: { text: { content: string } }[]; conversationState: string };
+    expect(outputText(final)).toBe(mockAnswer('first question'));
+    expect(mock.received.at(-1)?.body.model).toBe('gpt-4o');
+    expect(mock.received.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+
+    const second = await postProcess(gw.url, token, processBody('chat:openai.com', 'second', { conversationState: final.conversationState }));
+    expect(second.status).toBe(200);
+    // the default engine, and the whole history sent upstream
+    expect(mock.received.at(-1)?.body.model).toBe('gpt-4o-mini');
+    expect(mock.received.at(-1)?.body.messages).toEqual([
+      { role: 'user', content: 'first question' },
+      { role: 'assistant', content: mockAnswer('first question') },
+      { role: 'user', content: 'second' },
+    ]);
+  });
+
+  it('streams progress events whose text adds up to the final text', async () => {
+    mock.chunkDelayMs = 2;
+    const res = await postProcess(gw.url, token, processBody('chat:openai.com/gpt-4o-mini', 'stream it please', { stream: true }));
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const all = await events(res);
+    const progress = all.filter((e) => e.event === 'progress');
+    const final = all.find((e) => e.event === 'final');
+    expect(progress.length).toBeGreaterThan(2);
+    const streamed = progress.map((e) => (e.data as { outputs: { text: { content: string } }[] }).outputs[0]?.text.content ?? '').join('');
+    expect(streamed).toBe(mockAnswer('stream it please'));
+    expect(outputText(final?.data)).toBe(streamed);
+  });
+
+  it('keeps the status of an upstream failure that happens before the stream starts', async () => {
+    mock.next({ kind: 'fail', status: 429, body: { error: { message: 'You exceeded your current quota', code: 'insufficient_quota' } } });
+    const res = await postProcess(gw.url, token, processBody('chat:openai.com', 'x', { stream: true }));
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe('You exceeded your current quota');
+  });
+
+  it('never calls a URL the caller chose, and sends the secret nowhere else', async () => {
+    const trap = await startTrap();
+    try {
+      const before = mock.received.length;
+      for (const service of [
+        { serviceId: 'chat:openai.com', url: trap.url },
+        { serviceId: 'aisbreaker:network', forwardToServiceProps: { serviceId: 'chat:openai.com', url: trap.url } },
+      ]) {
+        const res = await postProcess(gw.url, token, JSON.stringify({ service, request: { inputs: [{ text: { role: 'user', content: 'x' } }] } }));
+        expect(res.status).toBe(400);
+        const body = (await res.json()) as { error: { code: string; details: { field: string } } };
+        expect(body.error.code).toBe('INVALID_REQUEST');
+        expect(body.error.details.field).toMatch(/url$/);
+      }
+      // an OpenAI body naming a URL is just a field for the upstream: the gateway goes where its config says
+      const chat = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ model: 'gpt-4o-mini', base_url: trap.url, url: trap.url, messages: [{ role: 'user', content: 'x' }] }),
+      });
+      expect(chat.status).toBe(200);
+      expect(trap.hits).toEqual([]);
+      expect(mock.received.length).toBe(before + 1);
+    } finally {
+      await trap.close();
+    }
+  });
+});
+
+describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () => {
+  let front: TestGateway;
+  let back: TestGateway;
+  let dir: string;
+  let forwardingToken: string;
+
+  beforeAll(async () => {
+    back = await startGateway();
+    dir = mkdtempSync(join(tmpdir(), 'aisbgw-chain-'));
+    const configPath = join(dir, 'config.json');
+    writeConfig(configPath, { services: { 'aisbreaker:network': { kind: 'aisbreaker', baseUrl: back.url } } });
+    front = await startGateway({ AISBREAKER_CONFIG: configPath });
+    // both share the server secret and the host name 127.0.0.1: the caller's token is valid on both
+    forwardingToken = await mint(front.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'aisbreaker:network', authSecret: '{{secret}}' }] } });
+  });
+  afterAll(async () => {
+    await front.close();
+    await back.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forwards /api/v1/process, JSON and streaming, naming the remote service either way', async () => {
+    const json = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network/chat:dummy', 'chained?'));
+    expect(json.status).toBe(200);
+    expect(outputText(await json.json())).toBe(DUMMY('chained?'));
+
+    const asAisBreaker = await postProcess(
+      front.url,
+      forwardingToken,
+      JSON.stringify({ service: { serviceId: 'aisbreaker:network', forwardToServiceProps: { serviceId: 'chat:echo' } }, request: { inputs: [{ text: { role: 'user', content: 'echo through two' } }], stream: true } }),
+    );
+    const all = await events(asAisBreaker);
+    const streamed = all
+      .filter((e) => e.event === 'progress')
+      .map((e) => (e.data as { outputs: { text: { content: string } }[] }).outputs[0]?.text.content ?? '')
+      .join('');
+    expect(streamed).toBe('echo through two');
+    expect(outputText(all.find((e) => e.event === 'final')?.data)).toBe('echo through two');
+    // the back gateway really served it
+    expect(back.logs.some((line) => line.includes('/api/v1/process'))).toBe(true);
+  });
+
+  it('forwards /v1/chat/completions with the remote model name', async () => {
+    const res = await fetch(`${front.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${forwardingToken}` },
+      body: JSON.stringify({ model: 'aisbreaker:network/chat:dummy', messages: [{ role: 'user', content: 'via openai api' }] }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    expect(body.choices[0]?.message.content).toBe(DUMMY('via openai api'));
+  });
+
+  it('answers 404 UNKNOWN_SERVICE for an unknown remote service, also when streaming', async () => {
+    for (const stream of [false, true]) {
+      const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network/chat:nowhere', 'x', { stream }));
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('UNKNOWN_SERVICE');
+      expect(body.error.message).toContain('chat:nowhere');
+    }
+    const local = await postProcess(front.url, forwardingToken, processBody('chat:nowhere', 'x', { stream: true }));
+    expect(local.status).toBe(404);
+  });
+
+  it('needs the remote service named', async () => {
+    const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network', 'x'));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('serviceId');
+  });
+});
+
+describe('services in the config file', () => {
+  it('refuses to start with an invalid services section, naming the service and the problem', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aisbgw-badsvc-'));
+    const path = join(dir, 'config.json');
+    try {
+      writeConfig(path, { services: { 'chat:x': { kind: 'openai', baseUrl: 'file:///etc/passwd' }, 'chat:y': { kind: 'teleport' } } });
+      const failure = await startGateway({ AISBREAKER_CONFIG: path }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(ConfigError);
+      const problems = (failure as ConfigError).problems.join('\n');
+      expect(problems).toContain('services.chat:x.baseUrl');
+      expect(problems).toContain('services.chat:y');
+      writeConfig(path, { services: {}, defaults: { service: 'chat:missing' } });
+      const badDefault = await startGateway({ AISBREAKER_CONFIG: path }).catch((e: unknown) => e);
+      expect((badDefault as ConfigError).problems.join('\n')).toContain('defaults.service');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reloads services on change: new calls go to the new upstream, a bad edit keeps the old one', async () => {
+    const first = await MockOpenAi.start();
+    const second = await MockOpenAi.start();
+    const dir = mkdtempSync(join(tmpdir(), 'aisbgw-reload-'));
+    const path = join(dir, 'config.json');
+    writeConfig(path, { services: { 'chat:ollama': { kind: 'openai', baseUrl: first.baseUrl, defaultModel: 'llama3:8b' } }, defaults: { service: 'chat:ollama' } });
+    const gw = await startGateway({ AISBREAKER_CONFIG: path });
+    try {
+      const token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:ollama', authSecret: SECRET }] } });
+      const ask = (model: string): Promise<Response> =>
+        fetch(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }),
+        });
+      // a bare model with a colon (Ollama's names) belongs to the default service
+      expect((await ask('llama3:8b')).status).toBe(200);
+      expect(first.received.at(-1)?.body.model).toBe('llama3:8b');
+
+      writeConfig(path, { services: { 'chat:ollama': { kind: 'openai', baseUrl: second.baseUrl } }, defaults: { service: 'chat:ollama' } });
+      const deadline = Date.now() + 5000;
+      while (second.received.length === 0 && Date.now() < deadline) {
+        await ask('llama3:8b');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(second.received.length).toBeGreaterThan(0);
+
+      writeFileSync(path, '{ "services": { "chat:ollama": { "kind": "openai" } } }');
+      await new Promise((r) => setTimeout(r, 400));
+      const before = second.received.length;
+      expect((await ask('llama3:8b')).status).toBe(200);
+      expect(second.received.length).toBe(before + 1);
+      expect(gw.logs.some((line) => line.includes('config file change ignored'))).toBe(true);
+    } finally {
+      await gw.close();
+      await first.close();
+      await second.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
