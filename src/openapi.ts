@@ -1,5 +1,6 @@
 import { z } from 'zod/v4';
 import { mintRequestSchema } from './token/mint-request.js';
+import { chatCompletionsSchema } from './routes/openai.js';
 import { processBodySchema } from './routes/process.js';
 import { PRODUCT_NAME, PRODUCT_VERSION } from './version.js';
 
@@ -110,6 +111,23 @@ export function openApiDocument(extraPaths: PathOperations = {}): Json {
         security: credential,
         requestBody: jsonBody(schemaOf(processBodySchema)),
         responses: { '200': { description: 'ResponseFinal (application/json) or an event stream (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },
+      },
+    },
+    '/v1/chat/completions': {
+      post: {
+        summary: 'OpenAI-compatible chat completions, for every service',
+        description:
+          '`model` is `<serviceId>/<engine>` (e.g. `chat:openai.com/gpt-4o-mini`, `chat:dummy`) or a bare model of the default service. Fields the gateway does not check pass on to the upstream untouched. With `stream: true`: server-sent `data:` chunks, then `data: [DONE]`; a failure after the first chunk arrives as a chunk carrying `error`.',
+        security: credential,
+        requestBody: jsonBody(schemaOf(chatCompletionsSchema)),
+        responses: { '200': { description: 'chat.completion (application/json) or chat.completion.chunk events (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },
+      },
+    },
+    '/v1/models': {
+      get: {
+        summary: 'The models this credential may use (OpenAI list shape)',
+        security: credential,
+        responses: { '200': json({ type: 'object', properties: { object: { const: 'list' }, data: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, object: { const: 'model' } } } } } }), ...errors(401) },
       },
     },
     '/v1/deployments/{model}/limits': {
