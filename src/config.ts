@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import ms from 'ms';
 import type { WindowName } from './quota/windows.js';
 
@@ -63,6 +64,23 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 function splitList(value: string | undefined, separator: RegExp): string[] {
   return (value ?? '').split(separator).map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** Why Express would refuse this `trust proxy` value (it throws on an entry that is no address or range). */
+function trustProxyProblem(value: TrustProxy): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  for (const entry of value.split(',').map((s) => s.trim())) {
+    if (TRUST_PROXY_NAMES.has(entry)) continue;
+    const [address = '', range, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const rangeOk = range === undefined || (/^\d+$/.test(range) && Number(range) <= (family === 4 ? 32 : 128)) || (family === 4 && isIP(range) === 4);
+    if (family === 0 || rest.length > 0 || !rangeOk) {
+      return `TRUST_PROXY: "${entry}" is not an address, a CIDR range, loopback/linklocal/uniquelocal, a hop count or true/false`;
+    }
+  }
+  return undefined;
 }
 
 export function parseTrustProxy(value: string | undefined): TrustProxy {
@@ -143,6 +161,10 @@ export function loadConfig(env: Env = process.env): Config {
   const mintLimits = parseApiLimits('API_MINT_LIMITS', env.API_MINT_LIMITS ?? DEFAULT_MINT_LIMITS, problems);
   const authFailureLimits = parseApiLimits('API_AUTH_FAILURE_LIMITS', env.API_AUTH_FAILURE_LIMITS ?? DEFAULT_AUTH_FAILURE_LIMITS, problems);
 
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  const trustProxyError = trustProxyProblem(trustProxy);
+  if (trustProxyError !== undefined) problems.push(trustProxyError);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -159,7 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisClusterNodes,
     redisCommandTimeoutMs,
     quotaBackendFailure: quotaBackendFailure as QuotaBackendFailure,
-    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    trustProxy,
     openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
     logLevel,
