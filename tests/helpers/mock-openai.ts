@@ -134,15 +134,9 @@ export class MockOpenAi {
       return;
     }
     const parts = text.match(/\S+\s*/g) ?? [text];
-    const events = parts.map((content, i) => ({
-      id: 'chatcmpl-mock',
-      object: 'chat.completion.chunk',
-      created: 1_700_000_000,
-      model,
-      choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content } : { content }, finish_reason: null }],
-    }));
-    events.push({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] } as (typeof events)[number]);
-    const payloads = events.map((e) => JSON.stringify(e));
+    const chunk = (delta: { role?: string; content?: string }, finish: string | null): string =>
+      JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta, finish_reason: finish }] });
+    const payloads = [...parts.map((content, i) => chunk(i === 0 ? { role: 'assistant', content } : { content }, null)), chunk({}, 'stop')];
     if (record.body.stream_options?.include_usage === true) {
       payloads.push(JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: MOCK_USAGE }));
     }
