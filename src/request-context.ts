@@ -52,6 +52,8 @@ export const notFound: RequestHandler = (req) => {
 interface BodyParserError {
   type?: string;
   status?: number;
+  /** http-errors: true for client errors, whose cause is the request itself */
+  expose?: boolean;
 }
 
 /** Every error becomes the one envelope; unexpected ones are logged and hidden behind a 500. */
@@ -81,6 +83,10 @@ function toApiError(err: unknown, requestId: string | undefined): ApiError {
     case 'request.aborted':
     case 'request.size.invalid':
       return new ApiError(400, 'INVALID_REQUEST', '(body): incomplete request body', { field: '(body)' });
+  }
+  // any other client error of the body parser, e.g. a body that does not inflate as its Content-Encoding says
+  if (bodyError?.expose === true && typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+    return new ApiError(400, 'INVALID_REQUEST', '(body): unreadable request body (check Content-Encoding)', { field: '(body)' });
   }
   return new ApiError(500, 'INTERNAL_ERROR', `internal error (request id ${requestId ?? 'unknown'})`);
 }
