@@ -102,39 +102,61 @@ export interface RawResponse {
   raw: string;
 }
 
-/** Sends `request` as is over a fresh TCP connection and reads the response until the server closes. */
+/**
+ * Sends `request` as is over a fresh TCP connection and reads one response: complete when its
+ * Content-Length (or last chunk) has arrived, or when the server closes the connection.
+ */
 export function rawHttp(port: number, request: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
+    let settled = false;
+    const timer = setTimeout(() => finish(new Error(`no complete response within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       socket.destroy();
-      reject(new Error(`no complete response within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      if (error) return reject(error);
+      const parsed = parseResponse(Buffer.concat(chunks).toString('latin1'));
+      if (parsed) resolve(parsed);
+      else reject(new Error(`no HTTP response: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 200))}`));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (isComplete(Buffer.concat(chunks).toString('latin1'))) finish();
+    });
     socket.on('error', () => {
       // a reset after the response was written is how some refusals end; judge by what arrived
     });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const raw = Buffer.concat(chunks).toString('latin1');
-      const headEnd = raw.indexOf('\r\n\r\n');
-      if (headEnd < 0) {
-        reject(new Error(`no HTTP response: ${JSON.stringify(raw.slice(0, 200))}`));
-        return;
-      }
-      const [statusLine = '', ...headerLines] = raw.slice(0, headEnd).split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of headerLines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      let body = raw.slice(headEnd + 4);
-      if (headers['transfer-encoding'] === 'chunked') body = dechunk(body);
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw });
-    });
+    socket.on('close', () => finish());
     socket.write(request);
   });
+}
+
+function isComplete(raw: string): boolean {
+  const headEnd = raw.indexOf('\r\n\r\n');
+  if (headEnd < 0) return false;
+  const head = raw.slice(0, headEnd).toLowerCase();
+  const body = raw.slice(headEnd + 4);
+  const length = /\r\ncontent-length: *(\d+)/.exec(head);
+  if (length?.[1] !== undefined) return Buffer.byteLength(body, 'latin1') >= Number(length[1]);
+  if (/\r\ntransfer-encoding: *chunked/.test(head)) return /(^|\r\n)0\r\n\r\n$/.test(body);
+  return false;
+}
+
+function parseResponse(raw: string): RawResponse | undefined {
+  const headEnd = raw.indexOf('\r\n\r\n');
+  if (headEnd < 0) return undefined;
+  const [statusLine = '', ...headerLines] = raw.slice(0, headEnd).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  let body = raw.slice(headEnd + 4);
+  if (headers['transfer-encoding'] === 'chunked') body = dechunk(body);
+  return { status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw };
 }
 
 function dechunk(text: string): string {
