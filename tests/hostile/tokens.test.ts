@@ -16,7 +16,7 @@ import {
 
 /**
  * The token catalogue: every kind of bad token, each with the status and code it must get, on
- * the serving path (/api/v1/process) and on tokeninfo. After each case a good token still works
+ * the serving paths (/api/v1/process, /v1/chat/completions) and on tokeninfo. After each case a good token still works
  * (nothing was lost), and the case's token text is in no log line and no response (nothing leaked).
  */
 
@@ -178,7 +178,12 @@ describe('hostile tokens: a catalogue of bad tokens, each refused with its statu
 
   async function send(gw: TestGateway, path: string, method: 'GET' | 'POST', token: string): Promise<RawResponse> {
     const headers = [`Authorization: Bearer ${token}`];
-    const body = method === 'POST' ? processBody('chat:dummy', 'hi') : '';
+    const body =
+      path === '/v1/chat/completions'
+        ? JSON.stringify({ model: 'chat:dummy/any', messages: [{ role: 'user', content: 'hi' }] })
+        : method === 'POST'
+          ? processBody('chat:dummy', 'hi')
+          : '';
     if (method === 'POST') headers.push('Content-Type: application/json');
     const started = Date.now();
     const res = await rawHttp(gw.port, requestText(method, path, headers, body));
@@ -195,6 +200,7 @@ describe('hostile tokens: a catalogue of bad tokens, each refused with its statu
     for (const [path, method] of [
       ['/api/v1/process', 'POST'],
       ['/api/v1/oauth/tokeninfo', 'GET'],
+      ['/v1/chat/completions', 'POST'],
     ] as const) {
       const res = await send(gw, path, method, token);
       if (c.code === undefined) expect({ path, status: res.status, body: res.body.slice(0, 200) }).toMatchObject({ path, status: c.status });
