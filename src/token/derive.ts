@@ -1,7 +1,8 @@
 import { secretsEqual } from '../auth/secret-compare.js';
-import { ApiError } from '../errors.js';
+import { ApiError, invalidRequest } from '../errors.js';
 import {
   MAX_DERIVATION_DEPTH,
+  MAX_SERVICE_SECRETS,
   hostOfSubject,
   type Ancestor,
   type RequestLimits,
@@ -51,16 +52,28 @@ function narrowQuotas(parent: RequestQuotas, requested: RequestQuotas | undefine
 
 function narrowServices(parent: ServiceSecret[], requested: ValidMint['serviceSecrets']): ServiceSecret[] {
   if (requested === undefined) return parent;
-  return requested.map((entry, i) => {
+  const child: ServiceSecret[] = [];
+  requested.forEach((entry, i) => {
     const field = `requestAuthAndQuotas.serviceSecrets.${i}`;
-    const granting = parent.find((p) => entry.serviceId.startsWith(p.serviceId));
+    const at = parent.findIndex((p) => entry.serviceId.startsWith(p.serviceId));
+    const granting = parent[at];
     if (!granting) throw forbidden(`${field}.serviceId`, 'the parent token has no secret for this service');
     // constant time: the caller must not learn the parent's secret by guessing it
     if (entry.authSecret !== undefined && !secretsEqual(entry.authSecret, granting.authSecret)) {
       throw forbidden(`${field}.authSecret`, 'a derived token takes its secrets from the parent; omit authSecret');
     }
-    return { serviceId: entry.serviceId, authSecret: granting.authSecret };
+    // the parent's more specific entries before the granting one win for their services (first
+    // match): the child keeps them, so it never sends a secret where the parent sends another
+    const shadowing = parent.slice(0, at).filter((p) => p.serviceId.startsWith(entry.serviceId));
+    for (const e of [...shadowing, { serviceId: entry.serviceId, authSecret: granting.authSecret }]) {
+      // a later entry with the same serviceId could never match first
+      if (!child.some((c) => c.serviceId === e.serviceId)) child.push(e);
+    }
   });
+  if (child.length > MAX_SERVICE_SECRETS) {
+    throw invalidRequest('requestAuthAndQuotas.serviceSecrets', `the child would need more than ${MAX_SERVICE_SECRETS} entries; ask for fewer services`);
+  }
+  return child;
 }
 
 /** The mint input of a child of `parent`, or a 403 naming what it asked too much of. */
