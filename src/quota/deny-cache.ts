@@ -50,7 +50,11 @@ export class DenyCachingStore implements QuotaStore {
         continue;
       }
       const { decision } = entry;
-      return decision.outcome === 'denied' ? { ...decision, retryAfterMs: entry.untilMs - nowMs } : decision;
+      if (decision.outcome !== 'denied') return decision;
+      // the denial may have been another plan's (a parent's counter a child spends too): name the
+      // counter as this plan knows it, e.g. as an ancestor's
+      const counter = plan.counters.find((c) => c.key === key) ?? decision.counter;
+      return { ...decision, counter, retryAfterMs: entry.untilMs - nowMs };
     }
     return undefined;
   }
