@@ -9,15 +9,21 @@ import type { RedisClient } from './redis-connection.js';
 import { RedisQuotaStore } from './redis-store.js';
 import type { QuotaStore } from './store.js';
 
+/** For /readyz: `ready` is false only while the shared store is down and the policy is to reject. */
+export interface QuotaReadiness {
+  ready: boolean;
+  /** memory: no Redis configured; redis: in use; fallback: Redis down, per-instance limits; unavailable: Redis down, 503 */
+  quotaStore: 'memory' | 'redis' | 'fallback' | 'unavailable';
+}
+
 export interface QuotaBackend {
   store: QuotaStore;
-  /** false only while the shared store is down and the policy is to reject */
-  isServing(): boolean;
+  isServing(): QuotaReadiness;
 }
 
 /** Memory when no Redis is configured; otherwise Redis behind the failover policy and the deny cache. */
 export function createQuotaBackend(config: Config, redis: RedisClient | undefined, logger: Logger, clock: Clock, metrics: Metrics): QuotaBackend {
-  if (!redis) return { store: new MemoryQuotaStore(clock), isServing: () => true };
+  if (!redis) return { store: new MemoryQuotaStore(clock), isServing: () => ({ ready: true, quotaStore: 'memory' }) };
   const observer = {
     failed: () => metrics.quotaStoreErrors.inc(),
     degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
@@ -25,6 +31,9 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
   const failover = new FailoverQuotaStore(new RedisQuotaStore(redis), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
   return {
     store: new DenyCachingStore(failover),
-    isServing: () => !(failover.degraded && config.quotaBackendFailure === 'reject'),
+    isServing: () => {
+      if (!failover.degraded) return { ready: true, quotaStore: 'redis' };
+      return config.quotaBackendFailure === 'reject' ? { ready: false, quotaStore: 'unavailable' } : { ready: true, quotaStore: 'fallback' };
+    },
   };
 }
