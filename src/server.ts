@@ -53,6 +53,10 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Serve
       });
     });
     server.closeIdleConnections();
+    // connections busy now go idle later (their keep-alive would hold the exit until it times
+    // out): close each as soon as it is idle, and mark any further response on one as the last
+    server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
+    setInterval(() => server.closeIdleConnections(), 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
