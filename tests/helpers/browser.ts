@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -69,6 +69,8 @@ export class Screenshots {
 
   constructor(folder: string) {
     this.directory = join(ARTIFACTS, folder);
+    // a fresh folder per run: no screenshot of an earlier run passes for this one's
+    rmSync(this.directory, { recursive: true, force: true });
     mkdirSync(this.directory, { recursive: true });
   }
 
