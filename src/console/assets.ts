@@ -137,8 +137,8 @@ export const CONSOLE_HTML = `<!doctype html>
     <h2 id="minted-title" tabindex="-1">Your new token</h2>
     <p class="warning">Shown once: this gateway keeps no copy. Copy it now. <span id="minted-expiry"></span></p>
     <div class="field">
-      <label for="minted-token">Token</label>
-      <textarea id="minted-token" readonly rows="3" spellcheck="false"></textarea>
+      <label for="minted-token">New token</label>
+      <textarea id="minted-token" readonly rows="5" spellcheck="false"></textarea>
     </div>
     <div class="actions">
       <button type="button" class="primary" id="copy-token" data-copy="minted-token">Copy token</button>
@@ -263,6 +263,7 @@ legend{font-weight:700;padding:0 .3rem}
 .presets{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem}.presets button{font-size:.85rem;padding:.25rem .6rem}
 .presets button[aria-pressed=true]{border-color:var(--accent);color:var(--accent);font-weight:600}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.8rem 0}
+.admin-key{margin-bottom:1rem}
 .minted{margin-top:1.2rem;border-top:1px solid var(--line);padding-top:.4rem}
 .warning{background:var(--warn-bg);padding:.5rem .7rem;border-radius:6px}
 textarea#minted-token{word-break:break-all;resize:vertical}
