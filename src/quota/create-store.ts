@@ -32,7 +32,8 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
   return {
     store: new DenyCachingStore(failover),
     isServing: () => {
-      if (!failover.degraded) return { ready: true, quotaStore: 'redis' };
+      // a lost connection is an outage before any request finds out: commands fail at once until it is back
+      if (!failover.degraded && redis.status === 'ready') return { ready: true, quotaStore: 'redis' };
       return config.quotaBackendFailure === 'reject' ? { ready: false, quotaStore: 'unavailable' } : { ready: true, quotaStore: 'fallback' };
     },
   };
