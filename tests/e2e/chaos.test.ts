@@ -15,8 +15,13 @@ import { TestRedis } from '../helpers/redis-server.js';
  */
 
 const COMMAND_TIMEOUT_MS = 300;
-/** the longest any request may take while Redis misbehaves: one command timeout, plus slack for two busy cores */
-const REQUEST_BOUND_MS = COMMAND_TIMEOUT_MS + 1700;
+/**
+ * The longest any request may take while Redis misbehaves: one command timeout, plus generous
+ * slack for two shared, busy cores. Redis is hung for longer than this, so a request that waited
+ * for Redis instead of timing out would exceed it.
+ */
+const REQUEST_BOUND_MS = COMMAND_TIMEOUT_MS + 2700;
+const HANG_MS = REQUEST_BOUND_MS + 1000;
 
 interface Outcome {
   status: number;
@@ -170,7 +175,7 @@ describe('chaos: Redis killed, restarted and hung under load', () => {
     await sleep(300);
     redis.pause();
     try {
-      await sleep(2000);
+      await sleep(HANG_MS);
     } finally {
       redis.resume();
     }
@@ -300,8 +305,8 @@ describe('chaos: an upstream that drops or stalls mid-stream', () => {
     mock.next({ kind: 'stall-mid-stream' });
     const res = await chat(true);
     expect(res.status).toBe(200);
+    // the idle timeout cut it (undici's timers are coarse, so only the upper bound is sharp)
     expect(res.text).toMatch(/UPSTREAM_TIMEOUT/);
-    expect(res.ms).toBeGreaterThanOrEqual(700);
     expect(res.ms).toBeLessThan(3000);
   });
 
