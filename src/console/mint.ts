@@ -228,7 +228,8 @@ function showMinted(result: MintResponse, services: string[]): void {
   byId('minted-expiry').textContent = `It expires in ${formatDuration(result.expires_in)}.`;
   show(byId('minted'), true);
   setCurrentToken(token);
-  byId('minted-title').focus();
+  byId('minted').scrollIntoView({ block: 'start' });
+  byId('minted-title').focus({ preventScroll: true });
   announce('Token minted. It is shown once: copy it now.');
 }
 
