@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 import { loadConfig, type ConsoleConfig } from './api.js';
-import { refreshModels, setUpChat } from './chat.js';
+import { setUpChat } from './chat.js';
 import { byId } from './dom.js';
 import { inspectCurrent, resetInspect, setUpInspect } from './inspect.js';
 import { setUpMint } from './mint.js';
@@ -28,7 +28,6 @@ function selectTab(tab: Tab, focus: boolean): void {
   // the tab's name only (never a token) goes into the address
   history.replaceState(null, '', `#${tab}`);
   if (tab === 'inspect' && currentToken() !== '') void inspectCurrent();
-  if (tab === 'try') void refreshModels();
 }
 
 function setUpTabs(): (tab: Tab) => void {

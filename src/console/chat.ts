@@ -37,8 +37,11 @@ function bubble(role: 'user' | 'assistant' | 'error', text: string): { item: HTM
   return { item, body };
 }
 
-/** Suggests the token's own models (GET /v1/models) next to the built-in test services. */
-export async function refreshModels(): Promise<void> {
+/**
+ * Suggests the token's own models (GET /v1/models) next to the built-in test services: asked once
+ * per token, when the model field is first used, as the call counts against the token's quotas.
+ */
+async function refreshModels(): Promise<void> {
   const token = currentToken();
   if (token === '' || token === modelsFor) return;
   modelsFor = token;
@@ -119,6 +122,7 @@ export function setUpChat(): void {
       form.requestSubmit();
     }
   });
+  input('chat-model').addEventListener('focus', () => void refreshModels());
   byId('chat-stop').addEventListener('click', () => running?.abort());
   byId('chat-reset').addEventListener('click', () => {
     running?.abort();
