@@ -46,6 +46,11 @@ async function until(check: () => Promise<boolean>, ms: number, what: string): P
   }
 }
 
+async function usingRedis(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/readyz`);
+  return ((await res.json()) as { quotaStore?: string }).quotaStore === 'redis';
+}
+
 describe('Redis Cluster (REDIS_CLUSTER_NODES, three local masters)', () => {
   let cluster: TestRedisCluster;
   let lenient: TestGateway;
@@ -62,6 +67,8 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES, three local masters)', () => {
     );
     const env = { REDIS_CLUSTER_NODES: cluster.nodesSetting, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), AISBREAKER_CONFIG: config, LOG_LEVEL: 'warn' };
     [lenient, strict] = await Promise.all([startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'memory' }), startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'reject' })]);
+    // connected to the cluster (on a busy machine that may take longer than the start waits)
+    for (const gw of [lenient, strict]) await until(async () => (await usingRedis(gw.url)), 10_000, 'the gateway is connected to the cluster');
   });
 
   afterAll(async () => {

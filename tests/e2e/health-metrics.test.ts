@@ -63,6 +63,9 @@ describe('health, readiness and metrics', () => {
       startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'memory' }),
       startGateway({ AISBREAKER_ADMIN_KEY: ADMIN_KEY }),
     ]);
+    for (const gw of [strict, lenient]) {
+      await until(async () => ((await json(await fetch(`${gw.url}/readyz`))) as { quotaStore?: string }).quotaStore === 'redis', 10_000, 'the gateway is connected to Redis');
+    }
   });
 
   afterAll(async () => {

@@ -112,6 +112,14 @@ describe.each(backends)('three gateway processes behind a round-robin proxy, on 
     const env = { ...store.env, AISBREAKER_CONFIG: config, TRUST_PROXY: '1' };
     gateways = await Promise.all(Array.from({ length: INSTANCES }, () => GatewayProcess.start(env)));
     proxy = await RoundRobinProxy.start(gateways.map((g) => g.url));
+    // every instance connected to the store (on a busy machine that may take longer than the start waits)
+    const deadline = Date.now() + 10_000;
+    for (const gw of gateways) {
+      while (((JSON.parse((await send(gw.url, '/readyz')).body) as { quotaStore?: string }).quotaStore ?? '') !== 'redis') {
+        if (Date.now() > deadline) throw new Error(`${gw.url} did not connect to ${backend.name}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
   });
 
   afterAll(async () => {
