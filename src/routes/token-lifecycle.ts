@@ -49,6 +49,7 @@ async function openForLifecycle(verifier: TokenVerifier, token: string): Promise
 function usageOf(statuses: CounterStatus[]): object[] {
   return statuses.map((s) => ({
     scope: s.counter.scope,
+    unit: s.counter.unit,
     window: s.counter.window,
     limit: s.counter.limit,
     used: s.counter.limit - s.remaining,
