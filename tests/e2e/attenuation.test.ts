@@ -288,6 +288,17 @@ describe('derived tokens (attenuation)', () => {
     expect((await postForm<{ revoked: boolean }>(`${gw.url}/api/v1/oauth/revoke`, { token: root })).json.revoked).toBe(true);
     for (const t of [root, childA, grandchild]) expectError(await useToken(gw.url, t), 401, 'REVOKED_API_KEY');
     expectError(await derive(gw.url, childA, { requestAuthAndQuotas: {} }), 401, 'REVOKED_API_KEY');
+    expectError(await getJson(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${grandchild}` }), 401, 'REVOKED_API_KEY');
+    const introspected = await postForm<{ active: boolean }>(`${gw.url}/api/v1/oauth/introspect`, { token: grandchild }, ADMIN);
+    expect(introspected.json.active).toBe(false);
+    // and on the OpenAI-compatible API as well
+    const chat = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${childA}` },
+      body: JSON.stringify({ model: 'chat:dummy/any', messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    expect(chat.status).toBe(401);
+    expect(((await chat.json()) as { error: { code: string } }).error.code).toBe('REVOKED_API_KEY');
   });
 
   it('revoking the parent by jti (admin) revokes its children too', async () => {

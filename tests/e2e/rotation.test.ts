@@ -14,10 +14,12 @@ describe('secret rotation runbook (README), with real gateway processes', () => 
   });
 
   it('old tokens keep working with the old secret in AISBREAKER_PREVIOUS_SECRETS, and stop once it is dropped', async () => {
-    // before: one instance with the old secret hands out a long-lived token
-    running = await GatewayProcess.start({ AISBREAKER_SECRET: OLD_SECRET });
-    const oldToken = await mint(running.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerDay: 100 } } }, expirationTimeSpan: '30d' });
-    await expectServes(running.url, oldToken);
+    // before: an instance with the old secret hands out a long-lived token (tokens are stateless:
+    // which process minted it does not matter, so this one runs in the test's process)
+    const before = await startGateway({ AISBREAKER_SECRET: OLD_SECRET });
+    const oldToken = await mint(before.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerDay: 100 } } }, expirationTimeSpan: '30d' });
+    await expectServes(before.url, oldToken);
+    await before.close();
     const oldKid = tokenHeader(oldToken).kid;
 
     // 1. npx aisbreaker-gateway gen-secret
@@ -27,7 +29,6 @@ describe('secret rotation runbook (README), with real gateway processes', () => 
     expect(newSecret).not.toBe(OLD_SECRET);
 
     // 2. restart with AISBREAKER_SECRET=<new> and AISBREAKER_PREVIOUS_SECRETS=<old>
-    expect(await running.stop()).toBe(0);
     running = await GatewayProcess.start({ AISBREAKER_SECRET: newSecret, AISBREAKER_PREVIOUS_SECRETS: OLD_SECRET });
     await expectServes(running.url, oldToken);
     const oldInfo = await getJson<{ requestQuotas: unknown }>(`${running.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${oldToken}` });
@@ -54,7 +55,7 @@ describe('secret rotation runbook (README), with real gateway processes', () => 
     expect(refused.code).toBe(1);
     expect(running.output.join('\n')).not.toContain(newSecret);
     expect(running.output.join('\n')).not.toContain(OLD_SECRET);
-  });
+  }, 60_000); // two gateway processes and three CLI runs: slow on a loaded machine
 });
 
 describe('AISBREAKER_PREVIOUS_SECRETS (in-process)', () => {
