@@ -8,7 +8,8 @@ import { TestRedisCluster } from '../helpers/redis-cluster.js';
 
 /**
  * The gateway on a real local Redis Cluster (three masters, REDIS_CLUSTER_NODES): two gateways
- * share it, one with QUOTA_BACKEND_FAILURE=memory, one with reject.
+ * share it, one with QUOTA_BACKEND_FAILURE=memory and every node listed, one with reject and a
+ * single seed node.
  */
 
 const OPERATOR_KEY = 'cluster-operator-key-0123456789abcdef';
@@ -66,7 +67,12 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES, three local masters)', () => {
       JSON.stringify({ keys: { [OPERATOR_KEY]: { project: 'ClusterProject', role: 'tight' } }, roles: { tight: { limits: { 'chat:dummy': { requestMinute: 5 } } } } }),
     );
     const env = { REDIS_CLUSTER_NODES: cluster.nodesSetting, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), AISBREAKER_CONFIG: config, LOG_LEVEL: 'warn' };
-    [lenient, strict] = await Promise.all([startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'memory' }), startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'reject' })]);
+    // the second knows just one seed node and must find the others (and every slot's owner) itself
+    const seed = cluster.nodesSetting.split(',')[0] ?? '';
+    [lenient, strict] = await Promise.all([
+      startGateway({ ...env, QUOTA_BACKEND_FAILURE: 'memory' }),
+      startGateway({ ...env, REDIS_CLUSTER_NODES: seed, QUOTA_BACKEND_FAILURE: 'reject' }),
+    ]);
     // connected to the cluster (on a busy machine that may take longer than the start waits)
     for (const gw of [lenient, strict]) await until(async () => (await usingRedis(gw.url)), 10_000, 'the gateway is connected to the cluster');
   });
