@@ -14,11 +14,34 @@ declare global {
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const CREDENTIAL_PREFIX = /^(aisbreaker_|aisbk_|sk-)/i;
+const MAX_SEGMENT = 40;
+
+/**
+ * The path as it may be logged or echoed in an error: clients do put keys into URLs, so a segment
+ * that looks like a credential (a known key prefix, or longer than any route's own) is replaced.
+ */
+export function safePath(path: string): string {
+  return path
+    .slice(0, 1024)
+    .split('/')
+    .map((segment) => {
+      let decoded = segment;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        // not percent-encoded text: judge it as it is
+      }
+      return decoded.length > MAX_SEGMENT || CREDENTIAL_PREFIX.test(decoded) ? '[redacted]' : segment;
+    })
+    .join('/');
+}
 
 /**
  * Gives each request an id (the caller's X-Request-Id when it is a plain token, a new UUID
  * otherwise), returns it, and writes one log line when the response is done. The line names the
- * path without its query string and the credential only by fingerprint.
+ * path without its query string (and without credential-like segments, see safePath) and the
+ * credential only by fingerprint.
  */
 export function requestContext(logger: Logger): RequestHandler {
   return (req, res, next) => {
@@ -32,7 +55,7 @@ export function requestContext(logger: Logger): RequestHandler {
       req.log?.info(
         {
           method: req.method,
-          path: req.path,
+          path: safePath(req.path),
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           credential: req.credentialFingerprint,
@@ -46,7 +69,7 @@ export function requestContext(logger: Logger): RequestHandler {
 }
 
 export const notFound: RequestHandler = (req) => {
-  throw new ApiError(404, 'NOT_FOUND', `no route for ${req.method} ${req.path}`);
+  throw new ApiError(404, 'NOT_FOUND', `no route for ${req.method} ${safePath(req.path)}`);
 };
 
 interface BodyParserError {
