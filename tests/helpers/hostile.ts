@@ -216,6 +216,19 @@ export function findLeaks(haystacks: Iterable<string>, needles: Record<string, s
   return [...found];
 }
 
+/** Like findLeaks, with where each was found (40 chars either side), for a readable failure. */
+export function whereLeaks(haystacks: Iterable<string>, needles: Record<string, string>): string[] {
+  const found: string[] = [];
+  const entries = Object.entries(needles).filter(([, value]) => value.length >= 8);
+  for (const text of haystacks) {
+    for (const [label, value] of entries) {
+      const at = text.indexOf(value);
+      if (at >= 0) found.push(`${label}: ...${text.slice(Math.max(0, at - 40), at)}[HERE]${text.slice(at + value.length, at + value.length + 40)}...`);
+    }
+  }
+  return found;
+}
+
 /** fetch's Response -> status and text, for tables of cases. */
 export async function statusAndText(res: Response): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
