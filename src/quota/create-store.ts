@@ -28,7 +28,7 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
     failed: () => metrics.quotaStoreErrors.inc(),
     degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
   };
-  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
+  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
   return {
     store: new DenyCachingStore(failover),
     isServing: () => {

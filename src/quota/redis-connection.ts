@@ -5,15 +5,26 @@ import type { Config } from '../config.js';
 export type RedisClient = Redis | Cluster;
 
 /**
+ * ioredis' own command timeout: a backstop above REDIS_COMMAND_TIMEOUT_MS. The quota store bounds
+ * its calls by REDIS_COMMAND_TIMEOUT_MS itself, in a way that does not take this process's event
+ * loop lag for a slow Redis (see withDeadline in redis-store.ts); ioredis' timer, firing first,
+ * would discard a reply that had already arrived. Other users of the connection (the API-wide
+ * limits) wait up to this long for a hung Redis.
+ */
+export function backstopTimeoutMs(commandTimeoutMs: number): number {
+  return Math.max(3 * commandTimeoutMs, commandTimeoutMs + 2000);
+}
+
+/**
  * The shared Redis (or Redis Cluster) connection, set up to fail fast rather than queue: while
- * Redis is unreachable, commands fail at once (no offline queue) and a hung Redis times out after
- * REDIS_COMMAND_TIMEOUT_MS, so the failover policy decides within a bounded time. ioredis
- * reconnects by itself.
+ * Redis is unreachable, commands fail at once (no offline queue) and a hung Redis times out (after
+ * REDIS_COMMAND_TIMEOUT_MS for quota decisions), so the failover policy decides within a bounded
+ * time. ioredis reconnects by itself.
  */
 export function connectRedis(config: Config, logger: Logger): RedisClient | undefined {
   const options: RedisOptions = {
     enableOfflineQueue: false,
-    commandTimeout: config.redisCommandTimeoutMs,
+    commandTimeout: backstopTimeoutMs(config.redisCommandTimeoutMs),
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),

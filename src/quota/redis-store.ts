@@ -103,11 +103,52 @@ interface WithConsume {
   aisbgwConsume(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
+/**
+ * `promise`, or a rejection once `ms` have passed without it settling. The check comes one event
+ * loop turn after the timer (setImmediate), so a reply that has already arrived is read first:
+ * when the timer fires late because this process was busy (a CPU-bound burst can stall the loop
+ * for longer than the timeout), its own lag is not taken for a Redis outage. That matters: the
+ * failover policy would hand the decision to the per-instance fallback, which starts from zero
+ * and admits past the shared limit. A Redis that really is hung or gone still fails within about
+ * `ms`. (ioredis' own commandTimeout fires in the same timer phase as ours, before pending replies
+ * are read, so the connection's is only a longer backstop: see redis-connection.ts.)
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`Redis did not answer within ${ms} ms`));
+      });
+    }, ms);
+    promise.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 export class RedisQuotaStore implements QuotaStore {
   readonly name = 'redis';
   private readonly redis: RedisClient & WithConsume;
 
-  constructor(redis: RedisClient) {
+  /** `deadlineMs`: how long a call may take (REDIS_COMMAND_TIMEOUT_MS), see withDeadline; none: the connection's timeout only */
+  constructor(
+    redis: RedisClient,
+    private readonly deadlineMs?: number,
+  ) {
     redis.defineCommand('aisbgwConsume', { lua: CONSUME_SCRIPT });
     this.redis = redis as RedisClient & WithConsume;
   }
@@ -126,7 +167,7 @@ export class RedisQuotaStore implements QuotaStore {
     const args: number[] = [nowMs, revocationKeys.length];
     const demands = counters.map(demandFor);
     counters.forEach((c, i) => args.push(c.limit, c.windowMs, demands[i]?.need ?? 0, demands[i]?.add ?? 0));
-    const reply = await this.redis.aisbgwConsume(keys.length, ...keys, ...args);
+    const reply = await this.bounded(this.redis.aisbgwConsume(keys.length, ...keys, ...args));
 
     if (reply[0] === -1) return { outcome: 'revoked' };
     if (reply[0] === 0) {
@@ -156,7 +197,11 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {
-    await this.redis.set(revocationKey, '1', 'PX', Math.max(1, Math.ceil(expiresAtMs - nowMs)));
+    await this.bounded(this.redis.set(revocationKey, '1', 'PX', Math.max(1, Math.ceil(expiresAtMs - nowMs))));
+  }
+
+  private bounded<T>(call: Promise<T>): Promise<T> {
+    return this.deadlineMs === undefined ? call : withDeadline(call, this.deadlineMs);
   }
 
   /** The connection belongs to whoever created it (it is shared with other users). */
