@@ -3,7 +3,7 @@ import { EncryptJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../helpers/clock.js';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { expectError, expectServes, getJson, postForm, tokenHeader, useToken } from '../helpers/lifecycle-helpers.js';
+import { expectError, expectServes, getJson, mintRaw, postForm, tokenHeader, useToken } from '../helpers/lifecycle-helpers.js';
 
 const KEYPHRASE = 'aisbreaker.org-SuperSecret20398ucn938tVn24568';
 const SECOND_KEYPHRASE = 'fooKeafncfasc-transition-keyphrase';
@@ -99,6 +99,21 @@ describe('legacy AIsBreaker tokens with AISBREAKER_LEGACY_KEYPHRASES set', () =>
     const res = await postForm<{ revoked: boolean }>(`${gw.url}/api/v1/oauth/revoke`, { token });
     expect(res.json.revoked).toBe(true);
     expectError(await useToken(gw.url, token), 401, 'REVOKED_API_KEY');
+  });
+
+  it('derives a child from a legacy token, which shares its quota and its revocation', async () => {
+    const token = await legacyToken(KEYPHRASE, { iat: nowSeconds(), requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerHour: 3 } }, serviceSecrets: [{ serviceId: 'chat:', authSecret: UPSTREAM_SECRET }] } });
+    const derived = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:dummy' }] }, expirationTimeSpan: '10m' }, { Authorization: `Bearer ${token}` });
+    expect(derived.status, derived.text).toBe(200);
+    const child = derived.json.access_token;
+    expect(tokenHeader(child).enc).toBe('A256GCM');
+    await expectServes(gw.url, child);
+    await expectServes(gw.url, child);
+    await expectServes(gw.url, token);
+    expectError(await useToken(gw.url, child), 429, 'RATE_LIMITED');
+    expectError(await useToken(gw.url, token), 429, 'RATE_LIMITED');
+    expect((await postForm<{ revoked: boolean }>(`${gw.url}/api/v1/oauth/revoke`, { token })).json.revoked).toBe(true);
+    expectError(await useToken(gw.url, child), 401, 'REVOKED_API_KEY');
   });
 
   it('mints new tokens in this gateway\'s format, not the legacy one', async () => {
