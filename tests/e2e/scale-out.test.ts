@@ -109,7 +109,7 @@ describe.each(backends)('three gateway processes behind a round-robin proxy, on 
       }),
     );
     // one hop in front (the proxy): the client is the address the proxy appended, nothing before it
-    const env = { ...store.env, AISBREAKER_CONFIG: config, TRUST_PROXY: '1' };
+    const env = { ...store.env, AISBREAKER_CONFIG: config, TRUST_PROXY: '1', API_MINT_LIMITS: '5/minute', API_AUTH_FAILURE_LIMITS: '6/minute' };
     gateways = await Promise.all(Array.from({ length: INSTANCES }, () => GatewayProcess.start(env)));
     proxy = await RoundRobinProxy.start(gateways.map((g) => g.url));
     // every instance connected to the store (on a busy machine that may take longer than the start waits)
@@ -184,6 +184,23 @@ describe.each(backends)('three gateway processes behind a round-robin proxy, on 
     // and through the proxy, whichever instance answers
     const viaProxy = await Promise.all(Array.from({ length: 3 }, () => send(proxy.url, '/api/v1/process', { token, body: processBody('chat:dummy', 'after') })));
     expect(viaProxy.map((a) => a.status)).toEqual([401, 401, 401]);
+  });
+
+  it('limits minting and refused credentials per client address exactly across instances (API_MINT_LIMITS, API_AUTH_FAILURE_LIMITS)', async () => {
+    const mintBody = JSON.stringify({ requestAuthAndQuotas: {} });
+    const mints = await Promise.all(
+      ['127.0.0.9', '127.0.0.10'].map((localAddress) => Promise.all(Array.from({ length: 9 }, () => send(proxy.url, '/api/v1/oauth/token', { body: mintBody, localAddress })))),
+    );
+    for (const perClient of mints) {
+      expect(count(perClient, 200)).toBe(5);
+      expect(count(perClient, 429)).toBe(4);
+      expect(JSON.parse(perClient.find((a) => a.status === 429)?.body ?? '{}')).toMatchObject({ error: { details: { scope: 'api', window: 'minute', limit: 5 } } });
+    }
+    const refused = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => send(proxy.url, '/api/v1/process', { token: `not-a-key-of-this-server-${i}-0123456789`, body: processBody('chat:dummy', 'x'), localAddress: '127.0.0.11' })),
+    );
+    expect(count(refused, 401)).toBe(6);
+    expect(count(refused, 429)).toBe(4);
   });
 
   it('holds an operator key to exactly its per-model request limits across instances', async () => {
