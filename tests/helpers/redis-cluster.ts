@@ -2,16 +2,32 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
 
+/** Redis 7 takes the cluster bus port as a setting; before it, the bus is always port + 10000. */
+async function busPortSetting(): Promise<boolean> {
+  const { stdout } = await run('redis-server', ['--version']);
+  const major = Number(/v=(\d+)\./.exec(stdout)?.[1] ?? '0');
+  return major >= 7;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 interface ClusterNode {
   /** client port */
   port: number;
-  /** cluster bus port (set explicitly: port + 10000 may be taken or out of range) */
+  /** cluster bus port (set explicitly on Redis 7+: port + 10000 may be taken or out of range) */
   busPort: number;
   /** keeps nodes.conf, so a restarted node rejoins with its id and slots */
   dir: string;
@@ -29,6 +45,7 @@ export class TestRedisCluster {
   private constructor(
     readonly nodes: ClusterNode[],
     private readonly root: string,
+    private readonly settableBus: boolean,
   ) {}
 
   static async start(masters = 3): Promise<TestRedisCluster> {
@@ -45,12 +62,25 @@ export class TestRedisCluster {
         }
       }
     };
+    const settableBus = await busPortSetting();
     for (let i = 0; i < masters; i++) {
       const dir = join(root, `node-${i}`);
       mkdirSync(dir);
-      nodes.push({ port: await port(), busPort: await port(), dir, child: undefined });
+      if (settableBus) {
+        nodes.push({ port: await port(), busPort: await port(), dir, child: undefined });
+        continue;
+      }
+      // Redis 6: a free port whose port + 10000 is free too
+      for (;;) {
+        const p = 20_000 + Math.floor(Math.random() * 35_000);
+        if (!used.has(p) && !used.has(p + 10_000) && (await isFree(p)) && (await isFree(p + 10_000))) {
+          used.add(p).add(p + 10_000);
+          nodes.push({ port: p, busPort: p + 10_000, dir, child: undefined });
+          break;
+        }
+      }
     }
-    const cluster = new TestRedisCluster(nodes, root);
+    const cluster = new TestRedisCluster(nodes, root, settableBus);
     try {
       await Promise.all(nodes.map((node) => cluster.spawnNode(node)));
       await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
@@ -72,7 +102,7 @@ export class TestRedisCluster {
   private async spawnNode(node: ClusterNode): Promise<void> {
     // prettier-ignore
     const args = [
-      '--port', String(node.port), '--cluster-port', String(node.busPort), '--bind', '127.0.0.1',
+      '--port', String(node.port), ...(this.settableBus ? ['--cluster-port', String(node.busPort)] : []), '--bind', '127.0.0.1',
       '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000',
       '--dir', node.dir, '--save', '', '--appendonly', 'no',
     ];
@@ -127,7 +157,7 @@ export class TestRedisCluster {
     }
   }
 
-  /** The index of the node that serves `key` (by CLUSTER KEYSLOT and CLUSTER SHARDS of node 0). */
+  /** The index of the node that serves `key` (by CLUSTER KEYSLOT and CLUSTER SLOTS). */
   async nodeForKey(key: string): Promise<number> {
     const slot = await this.slotOf(key);
     const slots = (await this.command(this.firstRunning(), 'CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
