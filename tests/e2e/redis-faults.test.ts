@@ -149,6 +149,40 @@ describe('QUOTA_BACKEND_FAILURE=memory', () => {
   });
 });
 
+describe('a busy gateway is not a Redis outage', () => {
+  it('an event loop blocked past the command timeout while the reply is on its way: Redis still decides, nothing falls back', async () => {
+    const clock = new ManualClock();
+    let stallNext = false;
+    // The quota guard reads the clock, then queues the quota script at once; ioredis sends it from a
+    // setImmediate (auto-pipelining). A microtask runs after the queueing, so an immediate set from
+    // there runs just after the send: it blocks the loop while Redis answers.
+    const read = (): number => {
+      if (stallNext && (new Error().stack ?? '').includes('quota/guard.ts')) {
+        stallNext = false;
+        queueMicrotask(() =>
+          setImmediate(() => {
+            const until = performance.now() + 3 * TIMEOUT_MS;
+            while (performance.now() < until) {
+              // a CPU-bound stretch, as a burst of requests on a busy core
+            }
+          }),
+        );
+      }
+      return clock.now;
+    };
+    gw = await startGateway({ REDIS_URL: redis.url, QUOTA_BACKEND_FAILURE: 'memory', REDIS_COMMAND_TIMEOUT_MS: String(TIMEOUT_MS) }, { clock: read });
+    const { url, logs } = gw;
+    const token = await mintLimited(url, { global: { requestsPerMinute: 1 } });
+    stallNext = true;
+    expect(await statusOf(await call(url, token))).toBe(200);
+    expect(stallNext).toBe(false);
+    expect(outageLines(logs)).toEqual([]);
+    expect(await metric(url, 'aisbgw_quota_store_errors_total')).toBe(0);
+    // Redis counted it: the next request is refused (a fallback would have counted it in memory only)
+    await expectRateLimited(await call(url, token), { scope: 'global', window: 'minute', limit: 1 });
+  });
+});
+
 describe('QUOTA_BACKEND_FAILURE=reject', () => {
   it('Redis killed: 503 QUOTA_BACKEND_UNAVAILABLE with Retry-After, readyz 503; back without restart, readyz too', async () => {
     const { url, logs } = await start('reject');
