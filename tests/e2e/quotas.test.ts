@@ -262,6 +262,31 @@ describe.each(backends)('token quotas over HTTP (%s)', (_name, backendEnv) => {
     await expectRateLimited(refused, { scope: 'global', window: 'hour', limit: 3 });
   });
 
+  it('the OpenAI-compatible routes share the same counters and carry the same headers', async () => {
+    freshStart();
+    const token = await mintLimited(gw.url, { global: { requestsPerMinute: 3 } });
+    const openai = (path: string, body?: unknown): Promise<Response> =>
+      fetch(`${gw.url}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'X-Forwarded-For': A },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const chat = { model: 'chat:dummy/any', messages: [{ role: 'user', content: 'Hi' }] };
+    const first = await call(gw.url, token, A);
+    expect(rateHeaders(first)).toMatchObject({ limit: 3, remaining: 2 });
+    await first.arrayBuffer();
+    const completion = await openai('/v1/chat/completions', chat);
+    expect(completion.status).toBe(200);
+    expect(rateHeaders(completion)).toMatchObject({ limit: 3, remaining: 1 });
+    await completion.arrayBuffer();
+    const models = await openai('/v1/models');
+    expect(models.status).toBe(200);
+    expect(rateHeaders(models)).toMatchObject({ limit: 3, remaining: 0 });
+    await models.arrayBuffer();
+    const refused = await openai('/v1/chat/completions', { ...chat, stream: true });
+    await expectRateLimited(refused, { scope: 'global', window: 'minute', limit: 3 });
+  });
+
   it('rate-limit headers: the minute when it is tightest, and the earlier reset on a tie', async () => {
     const t0 = freshStart();
     const token = await mintLimited(gw.url, { client: { requestsPerMinute: 2 }, global: { requestsPerHour: 100 } });
