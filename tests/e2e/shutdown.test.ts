@@ -158,6 +158,19 @@ describe('graceful shutdown of the gateway process (SIGTERM)', () => {
     }
   });
 
+  it('SIGINT with idle kept-alive connections open exits 0 at once, not after their keep-alive timeout', async () => {
+    const gw = await GatewayProcess.start({ SHUTDOWN_GRACE_MS: '10000' });
+    try {
+      // fetch keeps these connections open after the answers
+      for (let i = 0; i < 3; i++) expect((await fetch(`${gw.url}/api/v1/ping`)).status).toBe(200);
+      const signalledAt = Date.now();
+      expect(await gw.stop('SIGINT')).toBe(0);
+      expect(Date.now() - signalledAt).toBeLessThan(2000);
+    } finally {
+      await gw.stop('SIGKILL');
+    }
+  });
+
   it('cuts a stream that outlasts the grace period, cancels its upstream call, and still exits 0', async () => {
     const graceMs = 700;
     mock.chunkDelayMs = 400; // ~17 chunks: ~7 s, far beyond the grace
