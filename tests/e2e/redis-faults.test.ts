@@ -123,6 +123,17 @@ describe('QUOTA_BACKEND_FAILURE=memory', () => {
     expect(outageLines(logs)).toHaveLength(2);
   });
 
+  it('a token already refused by Redis stays refused when Redis dies: the remembered denial outlasts the outage start', async () => {
+    const { url } = await start('memory');
+    const token = await mintLimited(url, { client: { requestsPerMinute: 2 } });
+    expect(await statuses(2, () => call(url, token))).toEqual([200, 200]);
+    await expectRateLimited(await call(url, token), { scope: 'client', window: 'minute', limit: 2 });
+    await redis.kill();
+    // not reopened by the fallback's fresh counters: the denial holds until its window admits
+    const { retryAfter } = await expectRateLimited(await call(url, token), { scope: 'client', window: 'minute', limit: 2 });
+    expect(retryAfter).toBe(63);
+  });
+
   it('Redis down at start: serves from memory, then uses Redis once it is there', async () => {
     await redis.kill();
     const { url } = await start('memory');
