@@ -115,7 +115,7 @@ describe('graceful shutdown of the gateway process (SIGTERM)', () => {
 
   it('refuses new connections, lets a stream in flight finish completely, and exits 0 within SHUTDOWN_GRACE_MS', async () => {
     const graceMs = 8000;
-    mock.chunkDelayMs = 120;
+    mock.chunkDelayMs = 100;
     const gw = await GatewayProcess.start({ OPENAI_BASE_URL: mock.baseUrl, SHUTDOWN_GRACE_MS: String(graceMs) });
     try {
       const token = await mintForUpstream(gw.url);
@@ -231,9 +231,13 @@ function startExpectingFailure(env: Record<string, string>, dataDir: string): Pr
 }
 
 describe('start-up fails fast with one clear line per bad setting', () => {
+  const BAD_SECRET = 'too-short-SECRET-xyz';
+  const KEY = 'startup-operator-key-0123456789abcdef';
   let dir: string;
   let busy: Server;
   let busyPort: number;
+  /** every attempt started at once in beforeAll (each is a Node process loading the gateway) */
+  let attempts: Record<string, StartAttempt>;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-startup-'));
@@ -241,13 +245,29 @@ describe('start-up fails fast with one clear line per bad setting', () => {
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const address = busy.address();
     busyPort = typeof address === 'object' && address ? address.port : 0;
+    writeFileSync(join(dir, 'broken.json'), '{"keys": {');
+    writeFileSync(join(dir, 'invalid.json'), JSON.stringify({ keys: { [KEY]: { project: 'P', role: 'nope' } }, roles: { r: { limits: { 'chat:dummy': { requestMinute: -1 } } } } }));
+    const envs: Record<string, Record<string, string>> = {
+      badSecret: { AISBREAKER_SECRET: BAD_SECRET },
+      portTooLarge: { PORT: '99999' },
+      portNotANumber: { PORT: 'http' },
+      portInUse: { PORT: String(busyPort) },
+      configMissing: { AISBREAKER_CONFIG: join(dir, 'missing.json') },
+      configNotJson: { AISBREAKER_CONFIG: join(dir, 'broken.json') },
+      configInvalid: { AISBREAKER_CONFIG: join(dir, 'invalid.json') },
+      several: { AISBREAKER_SECRET: 'short', PORT: '-1', QUOTA_BACKEND_FAILURE: 'maybe', SHUTDOWN_GRACE_MS: 'soon' },
+    };
+    const results = await Promise.all(Object.entries(envs).map(async ([name, env]) => [name, await startExpectingFailure(env, dir)] as const));
+    attempts = Object.fromEntries(results);
   });
   afterAll(async () => {
     await new Promise<void>((resolve) => busy?.close(() => resolve()));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function expectFailure(attempt: StartAttempt, lines: RegExp[]): void {
+  function expectFailure(name: string, lines: RegExp[]): StartAttempt {
+    const attempt = attempts[name];
+    if (!attempt) throw new Error(`no attempt ${name}`);
     expect(attempt.code).not.toBe(0);
     expect(attempt.code).not.toBeNull();
     // fast: it waits for nothing (the time is Node loading the modules, slow only on a busy machine)
@@ -257,42 +277,34 @@ describe('start-up fails fast with one clear line per bad setting', () => {
     // one line each, no stack trace, and the process never got to listen
     expect(attempt.errors.join('\n')).not.toMatch(/^\s+at /m);
     expect(attempt.stdout).not.toMatch(/listening/);
+    return attempt;
   }
 
-  it('a bad secret: names the setting, never the value', async () => {
-    const secret = 'too-short-SECRET-xyz';
-    const attempt = await startExpectingFailure({ AISBREAKER_SECRET: secret }, dir);
-    expectFailure(attempt, [/^config error: AISBREAKER_SECRET: too short/]);
-    expect(attempt.errors.join('\n') + attempt.stdout).not.toContain(secret);
+  it('a bad secret: names the setting, never the value', () => {
+    const attempt = expectFailure('badSecret', [/^config error: AISBREAKER_SECRET: too short/]);
+    expect(attempt.errors.join('\n') + attempt.stdout).not.toContain(BAD_SECRET);
   });
 
-  it('a bad port', async () => {
-    const [tooLarge, notANumber] = await Promise.all([startExpectingFailure({ PORT: '99999' }, dir), startExpectingFailure({ PORT: 'http' }, dir)]);
-    expectFailure(tooLarge, [/^config error: PORT: "99999" is not a port number/]);
-    expectFailure(notANumber, [/^config error: PORT: "http" is not a port number/]);
+  it('a bad port', () => {
+    expectFailure('portTooLarge', [/^config error: PORT: "99999" is not a port number/]);
+    expectFailure('portNotANumber', [/^config error: PORT: "http" is not a port number/]);
   });
 
-  it('a port in use', async () => {
-    expectFailure(await startExpectingFailure({ PORT: String(busyPort) }, dir), [new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${busyPort}: EADDRINUSE`)]);
+  it('a port in use', () => {
+    expectFailure('portInUse', [new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${busyPort}: EADDRINUSE`)]);
   });
 
-  it('a config file that is missing, not JSON, or invalid: one line per problem, naming the file', async () => {
-    const missing = join(dir, 'missing.json');
-    const broken = join(dir, 'broken.json');
-    writeFileSync(broken, '{"keys": {');
-    const invalid = join(dir, 'invalid.json');
-    const key = 'startup-operator-key-0123456789abcdef';
-    writeFileSync(invalid, JSON.stringify({ keys: { [key]: { project: 'P', role: 'nope' } }, roles: { r: { limits: { 'chat:dummy': { requestMinute: -1 } } } } }));
-    const [unreadable, notJson, attempt] = await Promise.all([missing, broken, invalid].map((path) => startExpectingFailure({ AISBREAKER_CONFIG: path }, dir)));
-
-    expectFailure(unreadable as StartAttempt, [/^config error: AISBREAKER_CONFIG: cannot read .*missing\.json \(ENOENT\)/]);
-    expectFailure(notJson as StartAttempt, [/^config error: .*broken\.json: not valid JSON/]);
-    expectFailure(attempt as StartAttempt, [/^config error: .*invalid\.json: roles\.r\..*requestMinute.*positive integer/, /^config error: .*invalid\.json: keys\[sha256:[0-9a-f]{12}…\]: role "nope" does not exist/]);
-    expect(attempt?.errors.join('\n')).not.toContain(key);
+  it('a config file that is missing, not JSON, or invalid: one line per problem, naming the file', () => {
+    expectFailure('configMissing', [/^config error: AISBREAKER_CONFIG: cannot read .*missing\.json \(ENOENT\)/]);
+    expectFailure('configNotJson', [/^config error: .*broken\.json: not valid JSON/]);
+    const attempt = expectFailure('configInvalid', [
+      /^config error: .*invalid\.json: roles\.r\..*requestMinute.*positive integer/,
+      /^config error: .*invalid\.json: keys\[sha256:[0-9a-f]{12}…\]: role "nope" does not exist/,
+    ]);
+    expect(attempt.errors.join('\n')).not.toContain(KEY);
   });
 
-  it('several bad settings at once: one line for each', async () => {
-    const attempt = await startExpectingFailure({ AISBREAKER_SECRET: 'short', PORT: '-1', QUOTA_BACKEND_FAILURE: 'maybe', SHUTDOWN_GRACE_MS: 'soon' }, dir);
-    expectFailure(attempt, [/^config error: PORT:/, /^config error: AISBREAKER_SECRET:/, /^config error: QUOTA_BACKEND_FAILURE:/, /^config error: SHUTDOWN_GRACE_MS:/]);
+  it('several bad settings at once: one line for each', () => {
+    expectFailure('several', [/^config error: PORT:/, /^config error: AISBREAKER_SECRET:/, /^config error: QUOTA_BACKEND_FAILURE:/, /^config error: SHUTDOWN_GRACE_MS:/]);
   });
 });
