@@ -25,7 +25,8 @@ function parseMinted(stdout: string): MintAnswer {
   return JSON.parse(stdout) as MintAnswer;
 }
 
-describe('CLI against a running gateway with the same secret', () => {
+// the tests are independent (each mints its own tokens): run them side by side, each CLI run is a process of its own
+describe.concurrent('CLI against a running gateway with the same secret', { timeout: 60_000 }, () => {
   let gw: TestGateway;
   let dir: string;
   beforeAll(async () => {
@@ -237,7 +238,7 @@ describe('CLI against a running gateway with the same secret', () => {
   });
 });
 
-describe('server secret: generated and persisted when unset, refused when too short', () => {
+describe.concurrent('server secret: generated and persisted when unset, refused when too short', { timeout: 60_000 }, () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-secret-'));
