@@ -9,11 +9,14 @@
  *   npm run soak -- --redis=redis://127.0.0.1:6390   (a loopback Redis of your own)
  *
  * Traffic: minting, /api/v1/process (JSON and streamed, chat:dummy), /v1/chat/completions
- * (JSON and streamed, chat:echo), tokeninfo, altered tokens (401) and an exhausted token (429).
+ * (JSON and streamed, chat:echo), tokeninfo, altered tokens (401), an exhausted token (429), and
+ * streams the client abandons after the first event (a slow chat:dummy of the soak's own config).
  * Anything else, a transport error or a 5xx counts as an error.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -29,7 +32,7 @@ import { Metrics } from '../src/metrics.js';
 
 export const SOAK_SECRET = 'soak-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 
-export type TrafficKind = 'mint' | 'process' | 'process-stream' | 'chat' | 'chat-stream' | 'tokeninfo' | 'bad-token' | 'rate-limited';
+export type TrafficKind = 'mint' | 'process' | 'process-stream' | 'chat' | 'chat-stream' | 'tokeninfo' | 'bad-token' | 'rate-limited' | 'abandoned-stream';
 
 /** share of each kind in the mix */
 const MIX: [TrafficKind, number][] = [
@@ -41,6 +44,7 @@ const MIX: [TrafficKind, number][] = [
   ['tokeninfo', 15],
   ['bad-token', 10],
   ['rate-limited', 10],
+  ['abandoned-stream', 5],
 ];
 
 const EXPECTED: Record<TrafficKind, number> = {
@@ -52,6 +56,7 @@ const EXPECTED: Record<TrafficKind, number> = {
   tokeninfo: 200,
   'bad-token': 401,
   'rate-limited': 429,
+  'abandoned-stream': 200,
 };
 
 export interface SoakOptions {
@@ -96,6 +101,8 @@ export interface SoakReport {
   resources: { before: Record<string, number>; after: Record<string, number>; leaked: Record<string, number> };
   /** open server connections once the client closed its pool (should be 0) */
   serverConnectionsAfterClientClose: number;
+  /** responses the server logged as not completed: the abandoned streams, seen from its side */
+  serverIncompleteResponses: number;
   /** listeners on the HTTP server before traffic and after it */
   serverListeners: { before: number; after: number };
 }
@@ -158,17 +165,27 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   await settle();
   const resourcesBefore = resourceCounts();
 
+  // a slow service of the soak's own, so that a client can walk away in the middle of a stream
+  const configDir = mkdtempSync(join(tmpdir(), 'aisbgw-soak-'));
+  const configPath = join(configDir, 'config.json');
+  writeFileSync(configPath, JSON.stringify({ services: { 'chat:slow': { kind: 'dummy', streamDelayMs: 5 } } }));
   const config = loadConfig({
     AISBREAKER_SECRET: SOAK_SECRET,
+    AISBREAKER_CONFIG: configPath,
     LOG_LEVEL: 'info',
     API_MINT_LIMITS: 'off',
     API_AUTH_FAILURE_LIMITS: 'off',
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...options.env,
   });
+  let incomplete = 0;
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      if (options.onLog) for (const line of chunk.toString('utf8').split('\n')) if (line) options.onLog(line);
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue;
+        if (line.includes('"completed":false')) incomplete++;
+        options.onLog?.(line);
+      }
       callback();
     },
   });
@@ -257,6 +274,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         return (await call(kind, '/api/v1/process', { method: 'POST', headers: auth(altered(token)), body: processBody(false) })).status;
       case 'rate-limited':
         return (await call(kind, '/api/v1/process', { method: 'POST', headers: auth(exhausted), body: processBody(false) })).status;
+      case 'abandoned-stream': {
+        const controller = new AbortController();
+        const res = await fetch(`${base}/api/v1/process`, {
+          method: 'POST',
+          headers: auth(token),
+          body: JSON.stringify({ service: { serviceId: 'chat:slow' }, request: { inputs: [{ text: { role: 'user', content: 'walk away' } }], stream: true } }),
+          dispatcher: agent,
+          signal: controller.signal,
+        });
+        const reader = res.body?.getReader();
+        const first = await reader?.read();
+        controller.abort();
+        await reader?.cancel().catch(() => undefined);
+        // the first event arrived, then the client left in the middle of the stream
+        return res.status === 200 && first?.value !== undefined ? 200 : res.status === 200 ? -1 : res.status;
+      }
     }
   }
 
@@ -318,6 +351,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await gateway.close();
+  rmSync(configDir, { recursive: true, force: true });
   collect();
   await settle();
   const resourcesAfter = resourceCounts();
@@ -363,6 +397,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     },
     resources: { before: resourcesBefore, after: resourcesAfter, leaked },
     serverConnectionsAfterClientClose: connections,
+    serverIncompleteResponses: incomplete,
     serverListeners: { before: listenersBefore, after: listenersAfter },
   };
 }
@@ -385,7 +420,7 @@ export function formatReport(report: SoakReport): string {
   const m = report.memory;
   lines.push(`latency drift: p50 ${report.drift.firstP50Ms} -> ${report.drift.lastP50Ms} ms, p99 ${report.drift.firstP99Ms} -> ${report.drift.lastP99Ms} ms (first -> last interval)`);
   lines.push(`memory: RSS ${m.rssStartMb} -> ${m.rssEndMb} MB (${m.rssGrowthMb >= 0 ? '+' : ''}${m.rssGrowthMb}), heap after GC ${m.heapStartMb} -> ${m.heapEndMb} MB (${m.heapGrowthMb >= 0 ? '+' : ''}${m.heapGrowthMb})${m.gcAvailable ? '' : ' [no GC available: heap figures are noisy]'}`);
-  lines.push(`left behind: ${JSON.stringify(report.resources.leaked)} (handles, sockets, timers beyond those before the start); server connections after the client closed: ${report.serverConnectionsAfterClientClose}; server listeners ${report.serverListeners.before} -> ${report.serverListeners.after}`);
+  lines.push(`left behind: ${JSON.stringify(report.resources.leaked)} (handles, sockets, timers beyond those before the start); server connections after the client closed: ${report.serverConnectionsAfterClientClose}; responses cut by the client: ${report.serverIncompleteResponses}; server listeners ${report.serverListeners.before} -> ${report.serverListeners.after}`);
   if (report.errorSamples.length > 0) lines.push(`first errors: ${report.errorSamples.join('; ')}`);
   return lines.join('\n');
 }
