@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
+import { loadConfig, orExitOnConfigError } from './config.js';
 import { ApiError } from './errors.js';
 import { generateKey } from './keys/directory.js';
 import { createLogger } from './logger.js';
 import { generateSecret, resolveServerSecret } from './server-secret.js';
-import { orExitOnConfigError, serve } from './server.js';
 import { hostOfSubject } from './token/claims.js';
 import { TokenError, mintToken, openToken } from './token/codec.js';
 import { Keyring } from './token/keyring.js';
@@ -156,9 +155,12 @@ function genKey(args: string[]): void {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve':
-      await serve();
+    case 'serve': {
+      const config = orExitOnConfigError(() => loadConfig());
+      const { serve } = await import('./server.js');
+      await serve(config);
       return;
+    }
     case 'gen-secret':
       console.log(generateSecret());
       return;

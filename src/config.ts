@@ -68,6 +68,19 @@ function splitList(value: string | undefined, separator: RegExp): string[] {
 
 const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
+/** Runs a start-up step; a ConfigError ends the process with one clear line per problem. */
+export function orExitOnConfigError<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) console.error(`config error: ${problem}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
 /** Why Express would refuse this `trust proxy` value (it throws on an entry that is no address or range). */
 function trustProxyProblem(value: TrustProxy): string | undefined {
   if (typeof value !== 'string') return undefined;

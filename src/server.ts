@@ -1,25 +1,11 @@
 import type { Server } from 'node:http';
 import { createGateway } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { orExitOnConfigError, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './server-secret.js';
 
-/** Runs a start-up step; a ConfigError ends the process with one clear line per problem. */
-export function orExitOnConfigError<T>(step: () => T): T {
-  try {
-    return step();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const problem of err.problems) console.error(`config error: ${problem}`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}
-
 /** config -> gateway -> listen -> graceful shutdown. */
-export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<Server> {
-  const config = orExitOnConfigError(() => loadConfig(env));
+export async function serve(config: Config): Promise<Server> {
   const logger = createLogger(config.logLevel);
   const secret = orExitOnConfigError(() => resolveServerSecret(config, logger));
   const gateway = orExitOnConfigError(() => createGateway({ config, secret, logger }));
