@@ -45,8 +45,11 @@ export const serviceSecretSchema = z.strictObject({
 });
 export type ServiceSecret = z.infer<typeof serviceSecretSchema>;
 
+/** A secret as a token holds it: minted ones are never empty, but one copied from a legacy parent may be (AIsBreaker allowed ""). */
+const heldServiceSecretSchema = serviceSecretSchema.extend({ authSecret: z.string().max(MAX_AUTH_SECRET_LENGTH) });
+
 export const serviceSecretsSchema = z
-  .array(serviceSecretSchema, { error: 'must be an array' })
+  .array(heldServiceSecretSchema, { error: 'must be an array' })
   .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` });
 
 /** How many generations of derived tokens may stand below a minted one. */
@@ -71,8 +74,18 @@ export const tokenClaimsSchema = z.object({
 });
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
-/** Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. */
-export const legacyClaimsSchema = tokenClaimsSchema.extend({ jti: z.string().optional() });
+/**
+ * Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. That
+ * server put the mint body's requestAuthAndQuotas into the token as it came, so fields it did not
+ * know are ignored here as it ignored them, and a secret may be empty (its own tests give
+ * chat:dummy "").
+ */
+const legacyLimitsSchema = z.object(requestLimitsSchema.shape);
+export const legacyClaimsSchema = tokenClaimsSchema.extend({
+  jti: z.string().optional(),
+  requestQuotas: z.object({ perClientRequestLimits: legacyLimitsSchema.optional(), globalRequestLimits: legacyLimitsSchema.optional() }).default({}),
+  serviceSecrets: z.array(z.object(heldServiceSecretSchema.shape)).max(MAX_SERVICE_SECRETS).default([]),
+});
 
 /**
  * A derived token's jti starts with its family's root jti ("<root>.<own>"), so the family, and
