@@ -81,6 +81,52 @@ describe('legacy AIsBreaker tokens with AISBREAKER_LEGACY_KEYPHRASES set', () =>
     expectError(await useToken(gw.url, 'aisbreaker_' + parts.join('.')), 401, 'INVALID_API_KEY');
   });
 
+  it('accepts the payload of the original server\'s own test: full limits, an empty secret for chat:dummy, a catch-all', async () => {
+    // AIsBreaker put the body's requestAuthAndQuotas into the token as it came (AisbreakerAccessKeyEncryptionUtils.test.ts)
+    const token = await legacyToken(KEYPHRASE, {
+      iat: nowSeconds(),
+      requestAuthAndQuotas: {
+        requestQuotas: {
+          globalRequestLimits: { requestsPerMinute: 60, requestsPerHour: 600, requestsPerDay: 1000 },
+          perClientRequestLimits: { requestsPerMinute: 6, requestsPerHour: 60, requestsPerDay: 1000 },
+        },
+        serviceSecrets: [
+          { serviceId: 'chat:openai.com', authSecret: 'secret' },
+          { serviceId: 'chat:dummy', authSecret: '' },
+          { serviceId: '', authSecret: 'INVALID' },
+        ],
+      },
+    });
+    await expectServes(gw.url, token);
+    const res = await useToken(gw.url, token);
+    expect(res.headers.get('x-ratelimit-limit-requests')).toBe('6');
+    const info = await getJson<{ services: string[] }>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${token}` });
+    expect(info.json.services).toEqual(['chat:openai.com', 'chat:dummy', '']);
+    // a child of it, with the parent's (empty) secret for chat:dummy, is a working token too
+    const derived = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:dummy' }] }, expirationTimeSpan: '10m' }, { Authorization: `Bearer ${token}` });
+    expect(derived.status, derived.text).toBe(200);
+    await expectServes(gw.url, derived.json.access_token);
+  });
+
+  it('accepts legacy payloads with fields it does not know (the original server kept whatever the client sent)', async () => {
+    const token = await legacyToken(KEYPHRASE, {
+      iat: nowSeconds(),
+      requestAuthAndQuotas: {
+        requestQuotas: {
+          globalRequestLimits: { requestsPerMinute: 60, requestsPerHour: 600, requestsPerDay: 1000, note: 'team budget' },
+          perClientRequestLimits: { requestsPerMinute: 2, requestsPerHour: 60, requestsPerDay: 1000 },
+          comment: 'from the docs',
+        },
+        serviceSecrets: [{ serviceId: 'chat:dummy', authSecret: 'x', label: 'dummy' }],
+        clientId: 'my-app',
+      },
+    });
+    await expectServes(gw.url, token);
+    // its known limits still hold
+    expect((await useToken(gw.url, token)).status).toBe(200);
+    expectError(await useToken(gw.url, token), 429, 'RATE_LIMITED');
+  });
+
   it('refuses a legacy token without the AIsBreaker payload shape: 401 INVALID_API_KEY', async () => {
     const token = await legacyToken(KEYPHRASE, { iat: nowSeconds(), requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerMinute: 0 } } } });
     expectError(await useToken(gw.url, token), 401, 'INVALID_API_KEY');
