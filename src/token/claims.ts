@@ -37,19 +37,16 @@ export type RequestQuotas = z.infer<typeof requestQuotasSchema>;
 export const serviceSecretSchema = z.strictObject({
   /** prefix of the serviceIds this secret is for; '' is a catch-all */
   serviceId: z.string({ error: 'must be a string' }).max(MAX_SERVICE_ID_LENGTH, { error: `must be at most ${MAX_SERVICE_ID_LENGTH} chars` }),
-  /** the third-party secret, or "{{secret}}": pass the incoming aisbreaker token on */
-  authSecret: z
-    .string({ error: 'must be a string' })
-    .min(1, { error: 'must not be empty' })
-    .max(MAX_AUTH_SECRET_LENGTH, { error: `must be at most ${MAX_AUTH_SECRET_LENGTH} chars` }),
+  /**
+   * the third-party secret, or "{{secret}}": pass the incoming aisbreaker token on. It may be
+   * empty, as in the AIsBreaker docs' mint body ({"serviceId": "chat:dummy", "authSecret": ""}).
+   */
+  authSecret: z.string({ error: 'must be a string' }).max(MAX_AUTH_SECRET_LENGTH, { error: `must be at most ${MAX_AUTH_SECRET_LENGTH} chars` }),
 });
 export type ServiceSecret = z.infer<typeof serviceSecretSchema>;
 
-/** A secret as a token holds it: minted ones are never empty, but one copied from a legacy parent may be (AIsBreaker allowed ""). */
-const heldServiceSecretSchema = serviceSecretSchema.extend({ authSecret: z.string().max(MAX_AUTH_SECRET_LENGTH) });
-
 export const serviceSecretsSchema = z
-  .array(heldServiceSecretSchema, { error: 'must be an array' })
+  .array(serviceSecretSchema, { error: 'must be an array' })
   .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` });
 
 /** How many generations of derived tokens may stand below a minted one. */
@@ -77,14 +74,13 @@ export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 /**
  * Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. That
  * server put the mint body's requestAuthAndQuotas into the token as it came, so fields it did not
- * know are ignored here as it ignored them, and a secret may be empty (its own tests give
- * chat:dummy "").
+ * know are ignored here as it ignored them.
  */
 const legacyLimitsSchema = z.object(requestLimitsSchema.shape);
 export const legacyClaimsSchema = tokenClaimsSchema.extend({
   jti: z.string().optional(),
   requestQuotas: z.object({ perClientRequestLimits: legacyLimitsSchema.optional(), globalRequestLimits: legacyLimitsSchema.optional() }).default({}),
-  serviceSecrets: z.array(z.object(heldServiceSecretSchema.shape)).max(MAX_SERVICE_SECRETS).default([]),
+  serviceSecrets: z.array(z.object(serviceSecretSchema.shape)).max(MAX_SERVICE_SECRETS).default([]),
 });
 
 /**
