@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../helpers/clock.js';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
 import {
+  AISBREAKER_DOCS_MINT_BODY,
   DOCS_MINT_BODY,
   expectError,
   expectInvalid,
@@ -45,6 +46,21 @@ describe('POST /api/v1/oauth/token: minting (open, as on AIsBreaker)', () => {
     expect(typeof used.json.conversationState).toBe('string');
     // the docs token carries quotas: the answer reports them
     expect(used.headers.get('x-ratelimit-limit-requests')).toBe('10');
+  });
+
+  it('mints the body of the curl in the AIsBreaker docs (empty secret for chat:dummy, {{secret}}, catch-all) and the token answers with chat:dummy', async () => {
+    const res = await mintRaw(gw.url, AISBREAKER_DOCS_MINT_BODY);
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.token_type).toBe('Bearer');
+    expect(res.json.expires_in).toBe(365 * 24 * 3600);
+    const used = await useToken(gw.url, res.json.access_token, 'Hello');
+    expect(used.status, used.text).toBe(200);
+    expect(used.json.outputs[0]?.text.content).toBe("Hello, the answer to 'Hello' from DummyAssistantService is unknown ...");
+    expect(used.headers.get('x-ratelimit-limit-requests')).toBe('60');
+    const info = await getJson<{ services: string[] }>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${res.json.access_token}` });
+    expect(info.json.services).toEqual(['aisbreaker:network', 'chat:openai.com', 'chat:dummy', '']);
+    expect(info.text).not.toContain('sk-docs-openai-key');
+    expect(info.text).not.toContain('INVALID');
   });
 
   it('streams chat:dummy word by word with the minted token (event: progress ... event: final)', async () => {
@@ -114,9 +130,14 @@ describe('POST /api/v1/oauth/token: minting (open, as on AIsBreaker)', () => {
       field: 'requestAuthAndQuotas.serviceSecrets.0.authSecret',
     },
     {
-      name: 'an empty secret',
-      send: (url) => mintRaw(url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:dummy', authSecret: 'ok' }, { serviceId: 'chat:openai.com', authSecret: '' }] } }),
+      name: 'a secret of the wrong type in the second entry',
+      send: (url) => mintRaw(url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:dummy', authSecret: 'ok' }, { serviceId: 'chat:openai.com', authSecret: null }] } }),
       field: 'requestAuthAndQuotas.serviceSecrets.1.authSecret',
+    },
+    {
+      name: 'an oversized secret',
+      send: (url) => mintRaw(url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: 'k'.repeat(2049) }] } }),
+      field: 'requestAuthAndQuotas.serviceSecrets.0.authSecret',
     },
     {
       name: 'a non-string serviceId',

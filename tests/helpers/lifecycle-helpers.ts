@@ -4,7 +4,28 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { TEST_SECRET, mint, postProcess, processBody } from './gateway.js';
 
-/** The body of the curl example in the AIsBreaker docs (and in our README). */
+/**
+ * The body of the curl example in the AIsBreaker docs ("Create an AIsBreaker API Key",
+ * aisbreaker.org/docs/aisbreaker-api-key), with a placeholder for $OPENAI_API_KEY: note the empty
+ * secret for chat:dummy, the "{{secret}}" chaining entry and the catch-all.
+ */
+export const AISBREAKER_DOCS_MINT_BODY = {
+  requestAuthAndQuotas: {
+    requestQuotas: {
+      perClientRequestLimits: { requestsPerMinute: 60, requestsPerHour: 600, requestsPerDay: 600 },
+      globalRequestLimits: { requestsPerMinute: 120, requestsPerHour: 1200, requestsPerDay: 1200 },
+    },
+    serviceSecrets: [
+      { serviceId: 'aisbreaker:network', authSecret: '{{secret}}' },
+      { serviceId: 'chat:openai.com', authSecret: 'sk-docs-openai-key-000000000000000000' },
+      { serviceId: 'chat:dummy', authSecret: '' },
+      { serviceId: '', authSecret: 'INVALID' },
+    ],
+  },
+  expirationTimeSpan: '365d',
+};
+
+/** The body of the curl example in our README. */
 export const DOCS_MINT_BODY = {
   requestAuthAndQuotas: {
     requestQuotas: {
