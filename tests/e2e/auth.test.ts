@@ -9,6 +9,7 @@ import {
   getJson,
   parseError,
   rawRequest,
+  tamperToken,
   tokenHeader,
   useToken,
 } from '../helpers/lifecycle-helpers.js';
@@ -18,12 +19,7 @@ const SECRET = 'sk-auth-test-upstream-secret-31415926535';
 
 /** Replaces one base64url char of segment `index` of the JWE (0 header, 2 iv, 3 ciphertext, 4 tag). */
 function tamper(token: string, index: number, at = 5): string {
-  const parts = token.slice('aisbreaker_'.length).split('.');
-  const segment = parts[index] ?? '';
-  const pos = Math.min(at, segment.length - 1);
-  const replacement = segment[pos] === 'A' ? 'B' : 'A';
-  parts[index] = segment.slice(0, pos) + replacement + segment.slice(pos + 1);
-  return 'aisbreaker_' + parts.join('.');
+  return tamperToken(token, index, at);
 }
 
 /** A token encrypted with the server's real key but with claims of the test's choosing. */

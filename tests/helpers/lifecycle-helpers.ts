@@ -136,6 +136,27 @@ export async function expectNothingLost(baseUrl: string, headers: Record<string,
   await expectServes(baseUrl, token);
 }
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * The token with one char of JWE segment `segment` (0 header, 2 iv, 3 ciphertext, 4 tag) replaced
+ * so that the decoded bytes really differ (the last char of a segment may carry padding bits that
+ * a decoder ignores).
+ */
+export function tamperToken(token: string, segment = 3, at = 0): string {
+  const parts = token.slice('aisbreaker_'.length).split('.');
+  const original = parts[segment] ?? '';
+  const pos = Math.max(0, Math.min(at, original.length - 1));
+  for (const c of BASE64URL) {
+    const altered = original.slice(0, pos) + c + original.slice(pos + 1);
+    if (!Buffer.from(altered, 'base64url').equals(Buffer.from(original, 'base64url'))) {
+      parts[segment] = altered;
+      return 'aisbreaker_' + parts.join('.');
+    }
+  }
+  throw new Error(`cannot alter segment ${segment} at ${pos}`);
+}
+
 export function decodeSegment(segment: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
