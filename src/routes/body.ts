@@ -13,27 +13,36 @@ declare global {
   }
 }
 
+export const KB = 1024;
+export const MB = 1024 * KB;
+
 /**
  * JSON body parsing with a size limit. Malformed JSON and oversized bodies become the envelope's
- * 400/413 in the error handler; a body of another content type is refused here, by name.
+ * 400/413 in the error handler; a body of another content type is refused here, by name, and a
+ * body declared larger than the limit before a byte of it is read.
  */
-export function jsonBody(limit: string, acceptedTypes: string[] = ['application/json'], options: { keepRaw?: boolean } = {}): RequestHandler[] {
-  const requireType: RequestHandler = (req, _res, next) => {
+export function jsonBody(limitBytes: number, acceptedTypes: string[] = ['application/json'], options: { keepRaw?: boolean } = {}): RequestHandler[] {
+  const requireType: RequestHandler = (req, res, next) => {
     if (!req.is(acceptedTypes)) {
       throw new ApiError(400, 'INVALID_REQUEST', `Content-Type must be ${acceptedTypes.join(' or ')}`, { field: 'Content-Type' });
+    }
+    // body-parser would first read the whole declared body: a client declaring 50 MB and sending nothing would hold the connection
+    if (Number(req.headers['content-length']) > limitBytes) {
+      res.setHeader('Connection', 'close');
+      throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `request body is too large (at most ${limitBytes} bytes)`, { field: '(body)' });
     }
     next();
   };
   const keepRaw = options.keepRaw ? (req: IncomingMessage, _res: unknown, buffer: Buffer, encoding: string): void => {
     if (encoding === 'utf-8') (req as express.Request).rawBody = buffer;
   } : undefined;
-  return [requireType, express.json({ limit, type: acceptedTypes, strict: true, verify: keepRaw })];
+  return [requireType, express.json({ limit: limitBytes, type: acceptedTypes, strict: true, verify: keepRaw })];
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /** RFC 7009/7662 endpoints take a form body; JSON is accepted too. Flat fields only. */
-export function formOrJsonBody(limit: string): RequestHandler[] {
-  const [requireType, parseJson] = jsonBody(limit, ['application/json', FORM_TYPE]);
-  return [requireType as RequestHandler, express.urlencoded({ limit, extended: false, type: FORM_TYPE }), parseJson as RequestHandler];
+export function formOrJsonBody(limitBytes: number): RequestHandler[] {
+  const [requireType, parseJson] = jsonBody(limitBytes, ['application/json', FORM_TYPE]);
+  return [requireType as RequestHandler, express.urlencoded({ limit: limitBytes, extended: false, type: FORM_TYPE }), parseJson as RequestHandler];
 }

@@ -14,7 +14,7 @@ import { MAX_TOKEN_LENGTH, TOKEN_PREFIX, mintToken, type MintInput } from '../to
 import { deriveChild } from '../token/derive.js';
 import type { Keyring } from '../token/keyring.js';
 import { parseDeriveRequest, parseMintRequest } from '../token/mint-request.js';
-import { jsonBody } from './body.js';
+import { jsonBody, KB } from './body.js';
 
 export interface OauthDeps {
   keyring: Keyring;
@@ -47,7 +47,7 @@ export function oauthRoutes(deps: OauthDeps): Router {
     next();
   };
 
-  router.post('/api/v1/oauth/token', limitMinting, authenticateParent, ...jsonBody('64kb'), async (req, res) => {
+  router.post('/api/v1/oauth/token', limitMinting, authenticateParent, ...jsonBody(64 * KB), async (req, res) => {
     const body: unknown = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw invalidRequest('(body)', 'must be a JSON object');

@@ -6,12 +6,12 @@ import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import type { ServiceRegistry } from '../services/registry.js';
 import type { ChatCompletionsBody } from '../services/types.js';
-import { jsonBody } from './body.js';
+import { jsonBody, MB } from './body.js';
 import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
 
 const MAX_MESSAGES = 2048;
-export const MAX_CHAT_BODY = '4mb';
+export const MAX_CHAT_BODY = 4 * MB;
 
 /**
  * What the gateway itself needs of a chat completions request; every other field (tools,
@@ -35,13 +35,16 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
   router.post('/v1/chat/completions', ...guard, ...jsonBody(MAX_CHAT_BODY, ['application/json'], { keepRaw: true }), async (req, res) => {
     const parsed = chatCompletionsSchema.safeParse(req.body);
     if (!parsed.success) throw zodIssueToApiError(parsed.error);
-    const { stream, stream_options, ...rest } = parsed.data;
+    // the fields of the parsed JSON itself, not of zod's copy: zod assigns key by key, so a
+    // "__proto__" key would become the copy's prototype and lend it fields the caller never sent
+    const { stream, stream_options, ...rest } = req.body as ChatCompletionsBody;
     // null means "not set" in OpenAI's API: upstreams get the field only when it says something
     const body: ChatCompletionsBody = { ...rest, ...(stream != null ? { stream } : {}), ...(stream_options != null ? { stream_options } : {}) };
     const target = deps.registry().resolveModel(body.model);
     const prepared = await prepareServiceCall(deps, req, res, target);
-    const unchanged = target.engine === body.model && stream !== null && stream_options !== null;
-    const request = unchanged ? { body, raw: req.rawBody } : { body: { ...body, model: target.engine } };
+    const raw = req.rawBody;
+    const unchanged = target.engine === body.model && stream !== null && stream_options !== null && raw !== undefined && saysWhatWasChecked(raw);
+    const request = unchanged ? { body, raw } : { body: { ...body, model: target.engine } };
 
     let sse: SseWriter | undefined;
     try {
@@ -75,6 +78,19 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
   });
 
   return router;
+}
+
+const CHECKED_KEYS = ['"model"', '"stream"', '"stream_options"'].map((key) => Buffer.from(key));
+const UNICODE_ESCAPE = Buffer.from('\\u');
+
+/**
+ * Whether the bytes as received mean to any JSON parser what the gateway checked: each key it
+ * decides on appears at most once, and no \u escape can spell one in disguise. (Parsers differ on
+ * duplicate keys: the gateway takes the last "model", an upstream might take the first.)
+ */
+function saysWhatWasChecked(raw: Buffer): boolean {
+  if (raw.includes(UNICODE_ESCAPE)) return false;
+  return CHECKED_KEYS.every((key) => raw.indexOf(key) === raw.lastIndexOf(key));
 }
 
 /**

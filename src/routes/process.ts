@@ -4,7 +4,7 @@ import { ApiError, errorEnvelope, invalidRequest } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import type { ProcessRequest, ResponseEvent } from '../services/types.js';
-import { jsonBody } from './body.js';
+import { jsonBody, MB } from './body.js';
 import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
 
@@ -56,7 +56,7 @@ export function processRoutes(guard: RequestHandler[], deps: ServiceCallDeps): R
     '/api/v1/process',
     ...guard,
     // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
-    ...jsonBody('1mb', ['application/json', 'text/plain']),
+    ...jsonBody(MB, ['application/json', 'text/plain']),
     async (req, res) => {
       const parsed = processBodySchema.safeParse(req.body);
       if (!parsed.success) throw zodIssueToApiError(parsed.error);

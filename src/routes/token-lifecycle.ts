@@ -13,7 +13,7 @@ import type { CounterStatus, QuotaStore } from '../quota/store.js';
 import { hostOfSubject, type TokenClaims } from '../token/claims.js';
 import { TokenError } from '../token/codec.js';
 import type { TokenVerifier } from '../token/verifier.js';
-import { formOrJsonBody } from './body.js';
+import { formOrJsonBody, KB } from './body.js';
 
 export interface LifecycleDeps {
   verifier: TokenVerifier;
@@ -80,7 +80,7 @@ function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
   const router = Router();
 
-  router.post('/api/v1/oauth/revoke', ...formOrJsonBody('16kb'), async (req, res) => {
+  router.post('/api/v1/oauth/revoke', ...formOrJsonBody(16 * KB), async (req, res) => {
     const token = field(req, 'token');
     const jti = field(req, 'jti');
     const presented = extractCredential(req);
@@ -111,7 +111,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
     res.json({ revoked: true, jti: claims.jti });
   });
 
-  router.post('/api/v1/oauth/introspect', ...formOrJsonBody('16kb'), async (req, res) => {
+  router.post('/api/v1/oauth/introspect', ...formOrJsonBody(16 * KB), async (req, res) => {
     assertAdmin(deps.adminKey, extractCredential(req), 'introspection');
     const token = field(req, 'token');
     if (token === undefined) throw invalidRequest('token', 'required');
