@@ -25,7 +25,11 @@ export class GatewayProcess {
     });
     const output: string[] = [];
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.join('\n')}`)), 15_000);
+      const timer = setTimeout(() => {
+        // a gateway that never came up must not outlive the test
+        child.kill('SIGKILL');
+        reject(new Error(`gateway did not start:\n${output.join('\n')}`));
+      }, 15_000);
       child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
         for (const line of chunk.split('\n').filter(Boolean)) {
           output.push(line);
