@@ -87,20 +87,21 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   app.use(requestContext(logger));
   app.use(metrics.middleware());
-  app.get('/metrics', metrics.handler());
-  app.use(systemRoutes(quota.isServing));
-  app.use(docsRoutes({}));
+  // the serving routes first: nearly all traffic is theirs, and every router passed costs a match.
+  // Each checks who is calling, then whether they are within their quotas.
   const authenticateToken = authenticate(verifier, () => operatorKeys, authFailureLimits);
+  const quotas = new QuotaEnforcer(quota.store, clock, metrics);
+  const guard = [authenticateToken, quotas.guard()];
+  const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
+  app.use(openAiRoutes(guard, serviceCalls));
+  app.use(processRoutes(guard, serviceCalls));
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier }));
   app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock }));
-  // every serving route: who is calling, then are they within their quotas
-  const quotas = new QuotaEnforcer(quota.store, clock, metrics);
-  const guard = [authenticateToken, quotas.guard()];
-  const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
-  app.use(processRoutes(guard, serviceCalls));
-  app.use(openAiRoutes(guard, serviceCalls));
+  app.get('/metrics', metrics.handler());
+  app.use(systemRoutes(quota.isServing));
+  app.use(docsRoutes({}));
   app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
   app.use(notFound);
   app.use(errorHandler);
@@ -115,7 +116,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close: async () => {
       configFile?.close();
       await registry.close();
-      await quota.store.close();
+      await quota.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };

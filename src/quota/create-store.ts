@@ -7,6 +7,7 @@ import { FailoverQuotaStore } from './failover-store.js';
 import { MemoryQuotaStore } from './memory-store.js';
 import type { RedisClient } from './redis-connection.js';
 import { RedisQuotaStore } from './redis-store.js';
+import { RevocationFeed } from './revocation-feed.js';
 import type { QuotaStore } from './store.js';
 
 /** For /readyz: `ready` is false only while the shared store is down and the policy is to reject. */
@@ -19,18 +20,29 @@ export interface QuotaReadiness {
 export interface QuotaBackend {
   store: QuotaStore;
   isServing(): QuotaReadiness;
+  close(): Promise<void>;
 }
 
 /** Memory when no Redis is configured; otherwise Redis behind the failover policy and the deny cache. */
 export function createQuotaBackend(config: Config, redis: RedisClient | undefined, logger: Logger, clock: Clock, metrics: Metrics): QuotaBackend {
-  if (!redis) return { store: new MemoryQuotaStore(clock), isServing: () => ({ ready: true, quotaStore: 'memory' }) };
+  if (!redis) {
+    const store = new MemoryQuotaStore(clock);
+    return { store, isServing: () => ({ ready: true, quotaStore: 'memory' }), close: () => store.close() };
+  }
   const observer = {
     failed: () => metrics.quotaStoreErrors.inc(),
     degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
   };
   const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
+  const feed = new RevocationFeed(redis, logger);
+  const store = new DenyCachingStore(failover, (key, untilMs) => feed.announce(key, untilMs));
+  feed.listen((key, untilMs) => store.markRevoked(key, untilMs));
   return {
-    store: new DenyCachingStore(failover),
+    store,
+    close: async () => {
+      await feed.close();
+      await store.close();
+    },
     isServing: () => {
       // a lost connection is an outage before any request finds out: commands fail at once until it is back
       if (!failover.degraded && redis.status === 'ready') return { ready: true, quotaStore: 'redis' };

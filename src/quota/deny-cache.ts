@@ -7,14 +7,19 @@ const MAX_ENTRIES = 100_000;
  * Remembers denials locally so a token over its limit costs no store round trip while the window
  * lasts. Sound because counts only grow until buckets age out: a counter denied now with
  * retry-after R stays denied for R ms whatever other instances do. Revocations are remembered
- * until the token expires (they never lift).
+ * until the token expires (they never lift), and are checked before denials, so a revocation
+ * announced by another instance turns a remembered 429 into a 401 at once.
  */
 export class DenyCachingStore implements QuotaStore {
   readonly name: string;
   /** counter key or revocation key -> until (ms), with the decision to repeat */
   private readonly denials = new Map<string, { untilMs: number; decision: QuotaDecision }>();
 
-  constructor(private readonly inner: QuotaStore) {
+  constructor(
+    private readonly inner: QuotaStore,
+    /** tells the other instances, whose own deny caches may be refusing the token for its quota */
+    private readonly announceRevocation: (revocationKey: string, untilMs: number) => Promise<void> = async () => {},
+  ) {
     this.name = inner.name;
   }
 
@@ -37,7 +42,13 @@ export class DenyCachingStore implements QuotaStore {
 
   async revoke(revocationKey: string, expiresAtMs: number, nowMs: number): Promise<void> {
     await this.inner.revoke(revocationKey, expiresAtMs, nowMs);
-    this.remember(revocationKey, expiresAtMs, { outcome: 'revoked' });
+    this.markRevoked(revocationKey, expiresAtMs);
+    await this.announceRevocation(revocationKey, expiresAtMs);
+  }
+
+  /** A revocation made here or announced by another instance: it outranks any remembered quota denial. */
+  markRevoked(revocationKey: string, untilMs: number): void {
+    this.remember(revocationKey, untilMs, { outcome: 'revoked' });
   }
 
   private cachedDenial(plan: QuotaPlan, nowMs: number): QuotaDecision | undefined {
