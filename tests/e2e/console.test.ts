@@ -237,17 +237,18 @@ describe('web console', () => {
       expect(await page.locator('#minted').isHidden()).toBe(true);
       await shots.take(page, 'validation-error-limit');
 
-      // a secret row: the API names serviceSecrets.0.authSecret, shown beside that row's secret
+      // a secret row: the API names serviceSecrets.0.serviceId, shown beside that row's service id
       await perMinute.fill('10');
       await page.getByRole('button', { name: 'Add service secret' }).click();
-      await page.getByLabel('Service id 1', { exact: true }).fill('chat:openai.com');
+      await page.getByLabel('Service id 1', { exact: true }).fill(`chat:${'x'.repeat(130)}`);
+      await page.getByLabel('Secret 1', { exact: true }).fill('sk-console-test');
       const again = page.waitForResponse((r) => r.url().endsWith('/api/v1/oauth/token'));
       await page.getByRole('button', { name: 'Mint token' }).click();
       expect((await again).status()).toBe(400);
-      const secretError = page.locator('[id$=-secret-error]').first();
-      await secretError.waitFor({ state: 'visible' });
-      expect(await secretError.textContent()).toBe('must not be empty');
-      expect(await page.getByLabel('Secret 1', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+      const serviceError = page.locator('[id$=-service-error]').first();
+      await serviceError.waitFor({ state: 'visible' });
+      expect(await serviceError.textContent()).toBe('must be at most 128 chars');
+      expect(await page.getByLabel('Service id 1', { exact: true }).getAttribute('aria-invalid')).toBe('true');
       expect(await perMinute.getAttribute('aria-invalid')).toBeNull();
       await shots.take(page, 'validation-error-secret');
 
