@@ -26,6 +26,12 @@ export const REDACT_PATHS = [
   'body.clientSecret',
 ];
 
+/**
+ * JSON lines to `destination`, by default stdout written asynchronously: the lines of requests
+ * that end while a write is under way go out together, not one write(2) per request. Whoever
+ * exits the process flushes first (see server.ts).
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'aisbreaker-gateway' } }, destination);
+  const target = destination ?? pino.destination({ dest: 1, sync: false });
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'aisbreaker-gateway' } }, target);
 }

@@ -87,6 +87,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly requestSeries = new Map<string, { observe(seconds: number): void }>();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'aisbgw_' });
   }
@@ -99,11 +101,32 @@ export class Metrics {
       res.once('close', () => {
         const route = req.route?.path ? String(req.route.path) : 'unmatched';
         const service = typeof res.locals.service === 'string' ? res.locals.service : '';
-        this.requests.inc({ route, method: req.method, status: String(res.statusCode), service });
-        this.requestDuration.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+        this.seriesOf(route, req.method, String(res.statusCode), service).observe(Number(process.hrtime.bigint() - started) / 1e9);
       });
       next();
     };
+  }
+
+  /**
+   * The request counter and duration histogram of one label set, bound once: prom-client would
+   * otherwise hash the label object on every request. The label sets are few (route patterns,
+   * methods, statuses, registered services), so the map stays small.
+   */
+  private seriesOf(route: string, method: string, status: string, service: string): { observe(seconds: number): void } {
+    const key = `${route} ${method} ${status} ${service}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      const count = this.requests.labels(route, method, status, service);
+      const duration = this.requestDuration.labels(route);
+      series = {
+        observe: (seconds) => {
+          count.inc();
+          duration.observe(seconds);
+        },
+      };
+      this.requestSeries.set(key, series);
+    }
+    return series;
   }
 
   handler(): RequestHandler {

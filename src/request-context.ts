@@ -15,6 +15,7 @@ declare global {
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const CREDENTIAL_PREFIX = /^(aisbreaker_|aisbk_|sk-)/i;
+const CREDENTIAL_ANYWHERE = /aisbreaker_|aisbk_|sk-/i;
 const MAX_SEGMENT = 40;
 
 /**
@@ -22,6 +23,8 @@ const MAX_SEGMENT = 40;
  * that looks like a credential (a known key prefix, or longer than any route's own) is replaced.
  */
 export function safePath(path: string): string {
+  // the routes' own paths: nothing in them can be a credential (no segment is long enough, no prefix, no escape)
+  if (path.length <= MAX_SEGMENT && !path.includes('%') && !CREDENTIAL_ANYWHERE.test(path)) return path;
   return path
     .slice(0, 1024)
     .split('/')

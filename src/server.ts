@@ -35,7 +35,7 @@ export async function serve(config: Config): Promise<Server> {
     server.close(() => {
       void gateway.close().finally(() => {
         logger.info('stopped');
-        process.exit(0);
+        logger.flush(() => process.exit(0));
       });
     });
     server.closeIdleConnections();
