@@ -13,6 +13,7 @@ import {
   useToken,
   type Answer,
   type MintAnswer,
+  type TokenInfo,
 } from '../helpers/lifecycle-helpers.js';
 import { openToken } from '../../src/token/codec.js';
 import { Keyring } from '../../src/token/keyring.js';
@@ -21,19 +22,6 @@ const ADMIN_KEY = 'attenuation-admin-key-9a8b7c6d5e';
 const ADMIN = { Authorization: `Bearer ${ADMIN_KEY}` };
 const DUMMY_SECRET = 'sk-parent-dummy-secret-4242424242';
 const ECHO_SECRET = 'sk-parent-echo-secret-1313131313';
-
-interface TokenInfo {
-  jti: string;
-  host: string;
-  iat: number;
-  exp: number;
-  expires_in: number;
-  services: string[];
-  requestQuotas: unknown;
-  parent?: string;
-  depth?: number;
-  usage: { scope: string; window: string; limit: number; used: number; remaining: number; ancestor?: string }[];
-}
 
 const PARENT_BODY: MintBody = {
   requestAuthAndQuotas: {

@@ -15,32 +15,13 @@ import {
   tamperToken,
   useToken,
   within,
+  type TokenInfo,
+  type Usage,
 } from '../helpers/lifecycle-helpers.js';
 
 const ADMIN_KEY = 'lifecycle-admin-key-0f1e2d3c4b5a';
 const ADMIN = { Authorization: `Bearer ${ADMIN_KEY}` };
 const UPSTREAM_SECRET = 'sk-lifecycle-upstream-secret-112358132134';
-
-interface Usage {
-  scope: string;
-  window: string;
-  limit: number;
-  used: number;
-  remaining: number;
-  resetSeconds: number;
-}
-
-interface TokenInfo {
-  active: boolean;
-  jti: string;
-  host: string;
-  iat: number;
-  exp: number;
-  expires_in: number;
-  services: string[];
-  requestQuotas: unknown;
-  usage: Usage[];
-}
 
 interface Introspection extends Partial<TokenInfo> {
   active: boolean;

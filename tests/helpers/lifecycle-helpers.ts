@@ -25,6 +25,33 @@ export const AISBREAKER_DOCS_MINT_BODY = {
   expirationTimeSpan: '365d',
 };
 
+/** One window of a tokeninfo's `usage`. */
+export interface Usage {
+  scope: string;
+  unit?: string;
+  window: string;
+  limit: number;
+  used: number;
+  remaining: number;
+  resetSeconds: number;
+  ancestor?: string;
+}
+
+/** GET /api/v1/oauth/tokeninfo as the tests read it. */
+export interface TokenInfo {
+  active: boolean;
+  jti: string;
+  host: string;
+  iat: number;
+  exp: number;
+  expires_in: number;
+  services: string[];
+  requestQuotas: unknown;
+  parent?: string;
+  depth?: number;
+  usage: Usage[];
+}
+
 /** The body of the curl example in our README. */
 export const DOCS_MINT_BODY = {
   requestAuthAndQuotas: {
