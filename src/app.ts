@@ -101,7 +101,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock }));
   app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));
-  app.use(docsRoutes({}));
+  app.use(docsRoutes());
   app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
   app.use(notFound);
   app.use(errorHandler);

@@ -11,7 +11,7 @@ import { PRODUCT_NAME, PRODUCT_VERSION } from './version.js';
 
 type Json = Record<string, unknown>;
 
-export function schemaOf(schema: z.ZodType): Json {
+function schemaOf(schema: z.ZodType): Json {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
   return rest;
 }
@@ -34,11 +34,11 @@ const errorEnvelope: Json = {
   },
 };
 
-export const errors = (...statuses: number[]): Json =>
+const errors = (...statuses: number[]): Json =>
   Object.fromEntries(statuses.map((s) => [String(s), { description: 'error envelope', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
 
-export const json = (schema: Json, description = 'OK'): Json => ({ description, content: { 'application/json': { schema } } });
-export const jsonBody = (schema: Json): Json => ({ required: true, content: { 'application/json': { schema } } });
+const json = (schema: Json, description = 'OK'): Json => ({ description, content: { 'application/json': { schema } } });
+const jsonBody = (schema: Json): Json => ({ required: true, content: { 'application/json': { schema } } });
 const formBody = (properties: Json): Json => ({
   required: true,
   content: {
@@ -46,7 +46,7 @@ const formBody = (properties: Json): Json => ({
     'application/json': { schema: { type: 'object', properties } },
   },
 });
-export const credential = [{ bearer: [] }, { apiKey: [] }];
+const credential = [{ bearer: [] }, { apiKey: [] }];
 const tokenOnly = [{ bearer: [] }];
 
 export interface Operation {
@@ -60,8 +60,8 @@ export interface Operation {
 
 export type PathOperations = Record<string, Record<string, Operation>>;
 
-/** The whole document; `extraPaths` are operations described next to their routes (e.g. the OpenAI API). */
-export function openApiDocument(extraPaths: PathOperations = {}): Json {
+/** The whole document. */
+export function openApiDocument(): Json {
   const paths: PathOperations = {
     '/api/v1/oauth/token': {
       post: {
@@ -144,7 +144,6 @@ export function openApiDocument(extraPaths: PathOperations = {}): Json {
     '/readyz': { get: { summary: 'Config loaded and quota store usable', security: [], responses: { '200': json({ type: 'object' }), '503': json({ type: 'object' }, 'not ready') } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'text/plain exposition format' } } } },
   };
-  for (const [path, operations] of Object.entries(extraPaths)) paths[path] = { ...paths[path], ...operations };
   return {
     openapi: '3.1.0',
     info: {

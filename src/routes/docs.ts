@@ -25,9 +25,9 @@ ${media?.schema ? `<details><summary>request body (${escapeHtml(type ?? '')})</s
  * `/openapi.json` and `/docs`: the API reference, rendered on the server from the same document;
  * no script, font or stylesheet from anywhere else (the page works offline, under a strict CSP).
  */
-export function docsRoutes(extraPaths: PathOperations): Router {
+export function docsRoutes(): Router {
   const router = Router();
-  const document = openApiDocument(extraPaths);
+  const document = openApiDocument();
   const paths = document.paths as PathOperations;
   const page = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
