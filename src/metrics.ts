@@ -87,8 +87,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly requestSeries = new Map<string, { observe(seconds: number): void }>();
-
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'aisbgw_' });
   }
@@ -101,32 +99,35 @@ export class Metrics {
       res.once('close', () => {
         const route = req.route?.path ? String(req.route.path) : 'unmatched';
         const service = typeof res.locals.service === 'string' ? res.locals.service : '';
-        this.seriesOf(route, req.method, String(res.statusCode), service).observe(Number(process.hrtime.bigint() - started) / 1e9);
+        this.requestCount(route, req.method, String(res.statusCode), service).inc();
+        this.requestTime(route).observe(Number(process.hrtime.bigint() - started) / 1e9);
       });
       next();
     };
   }
 
-  /**
-   * The request counter and duration histogram of one label set, bound once: prom-client would
-   * otherwise hash the label object on every request. The label sets are few (route patterns,
-   * methods, statuses, registered services), so the map stays small.
-   */
-  private seriesOf(route: string, method: string, status: string, service: string): { observe(seconds: number): void } {
-    const key = `${route} ${method} ${status} ${service}`;
-    let series = this.requestSeries.get(key);
-    if (!series) {
-      const count = this.requests.labels(route, method, status, service);
-      const duration = this.requestDuration.labels(route);
-      series = {
-        observe: (seconds) => {
-          count.inc();
-          duration.observe(seconds);
-        },
-      };
-      this.requestSeries.set(key, series);
-    }
-    return series;
+  // the per-request series, bound to their label values once (see bound())
+  private readonly requestCount = bound((route, method, status, service) => this.requests.labels(route, method, status, service));
+  private readonly requestTime = bound((route) => this.requestDuration.labels(route));
+  private readonly decisions = bound((outcome, scope, window) => this.quotaDecisions.labels(outcome, scope, window));
+  private readonly overhead = bound((route) => this.gatewayOverhead.labels(route));
+  private readonly upstreamTime = bound((service) => this.upstreamDuration.labels(service));
+  private readonly llmTokensOf = bound((project, service) => this.llmTokens.labels(project, service));
+
+  countQuotaDecision(outcome: 'admitted' | 'denied' | 'revoked', scope = '', window = ''): void {
+    this.decisions(outcome, scope, window).inc();
+  }
+
+  observeGatewayOverhead(route: string, seconds: number): void {
+    this.overhead(route).observe(seconds);
+  }
+
+  observeUpstream(service: string, seconds: number): void {
+    this.upstreamTime(service).observe(seconds);
+  }
+
+  countLlmTokens(project: string, service: string, tokens: number): void {
+    this.llmTokensOf(project, service).inc(tokens);
   }
 
   handler(): RequestHandler {
@@ -135,4 +136,22 @@ export class Metrics {
       res.send(await this.registry.metrics());
     };
   }
+}
+
+/**
+ * A metric's children by label values, each bound once: prom-client would otherwise hash the label
+ * object on every call of the request path. Label values are bounded sets chosen by the server
+ * (route patterns, methods, statuses, registered services, configured projects), so the map stays small.
+ */
+function bound<Child>(bind: (...values: string[]) => Child): (...values: string[]) => Child {
+  const children = new Map<string, Child>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = children.get(key);
+    if (child === undefined) {
+      child = bind(...values);
+      children.set(key, child);
+    }
+    return child;
+  };
 }

@@ -96,13 +96,13 @@ export class QuotaEnforcer {
     const decision = await this.store.consume(plan, this.clock());
     switch (decision.outcome) {
       case 'revoked':
-        this.metrics.quotaDecisions.inc({ outcome: 'revoked', scope: '', window: '' });
+        this.metrics.countQuotaDecision('revoked');
         throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
       case 'denied':
-        this.metrics.quotaDecisions.inc({ outcome: 'denied', scope: decision.counter.scope, window: decision.counter.window });
+        this.metrics.countQuotaDecision('denied', decision.counter.scope, decision.counter.window);
         throw rateLimited(decision.counter, decision.retryAfterMs);
       case 'admitted':
-        this.metrics.quotaDecisions.inc({ outcome: 'admitted', scope: '', window: '' });
+        this.metrics.countQuotaDecision('admitted');
         setRateLimitHeaders(res, decision.statuses);
         if (tokenCounters(plan).length > 0) {
           req.settleLlmTokens = (tokens) => {

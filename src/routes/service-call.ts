@@ -47,7 +47,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
   res.locals.service = target.prefix;
   const started = process.hrtime.bigint();
   const requestStartedAt: unknown = res.locals.requestStartedAt;
-  if (typeof requestStartedAt === 'bigint') deps.metrics.gatewayOverhead.observe({ route: String(req.route?.path ?? '') }, Number(started - requestStartedAt) / 1e9);
+  if (typeof requestStartedAt === 'bigint') deps.metrics.observeGatewayOverhead(String(req.route?.path ?? ''), Number(started - requestStartedAt) / 1e9);
   return {
     target,
     call: {
@@ -57,11 +57,11 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
       signal: abortOnClose(res),
       onUsage: (usage) => {
         req.settleLlmTokens?.(usage.total_tokens);
-        deps.metrics.llmTokens.inc({ project, service: target.prefix }, usage.total_tokens);
+        deps.metrics.countLlmTokens(project, target.prefix, usage.total_tokens);
       },
     },
     finish: (err) => {
-      if (err === undefined) deps.metrics.upstreamDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      if (err === undefined) deps.metrics.observeUpstream(target.prefix, Number(process.hrtime.bigint() - started) / 1e9);
       else if (err instanceof UpstreamError) deps.metrics.upstreamErrors.inc({ ...labels, kind: err.kind });
       else if (!res.destroyed) deps.metrics.upstreamErrors.inc({ ...labels, kind: err instanceof ApiError ? err.code : 'internal' });
     },
