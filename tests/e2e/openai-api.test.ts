@@ -9,6 +9,7 @@ import { MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 const UPSTREAM_SECRET = 'sk-token-secret-0123456789abcdef';
 const SERVER_KEY = 'sk-server-own-key-9876543210zyxw';
 const OPERATOR_KEY = 'operator-key-for-openai-0123456789';
+const METERED_KEY = 'metered-operator-key-abcdefghij0123';
 const DUMMY_ANSWER = (text: string): string => `Hello, the answer to '${text}' from DummyAssistantService is unknown ...`;
 
 function client(gw: TestGateway, apiKey: string): OpenAI {
@@ -46,8 +47,8 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
       configPath,
       JSON.stringify({
         services: { 'chat:openai.com': { kind: 'openai', baseUrl: mock.baseUrl, models: ['gpt-4o-mini', 'gpt-4o'] } },
-        keys: { [OPERATOR_KEY]: { project: 'ProjectA', role: 'app' } },
-        roles: { app: { limits: { 'gpt-4o-mini': {}, 'chat:dummy': {} } } },
+        keys: { [OPERATOR_KEY]: { project: 'ProjectA', role: 'app' }, [METERED_KEY]: { project: 'ProjectB', role: 'metered' } },
+        roles: { app: { limits: { 'gpt-4o-mini': {}, 'chat:dummy': {} } }, metered: { limits: { 'gpt-4o-mini': { minute: 30, requestHour: 100 } } } },
       }),
     );
     gw = await startGateway({ AISBREAKER_CONFIG: configPath, OPENAI_API_KEY: SERVER_KEY });
@@ -132,6 +133,23 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     const body = (await third.json()) as { error: { code: string; details: { window: string; limit: number } } };
     expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { window: 'minute', limit: 30 } });
     expect(mock.received).toHaveLength(2);
+  });
+
+  it('meters an operator key in LLM tokens per model from the upstream usage, streams included', async () => {
+    const ask = (stream: boolean): Promise<Response> => chat(gw, METERED_KEY, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'meter me' }], stream });
+    expect((await (await ask(false)).text()).length).toBeGreaterThan(0);
+    const streamed = await ask(true);
+    expect(streamed.status).toBe(200);
+    await streamed.text();
+    const limits = (await (await fetch(`${gw.url}/v1/deployments/gpt-4o-mini/limits`, { headers: { Authorization: `Bearer ${METERED_KEY}` } })).json()) as Record<string, { total: number; used: number }>;
+    expect(limits.minuteTokenStats).toEqual({ total: 30, used: 2 * MOCK_USAGE.total_tokens });
+    expect(limits.hourRequestStats).toEqual({ total: 100, used: 2 });
+    const refused = await ask(false);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { details: { window: string; limit: number } } }).error.details).toMatchObject({ window: 'minute', limit: 30 });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/aisbgw_llm_tokens_total\{project="ProjectB",service="chat:openai.com"\} 40/);
+    expect(metrics).not.toContain(METERED_KEY);
   });
 
   it('refuses a token without a secret for the service with 401, readable by the OpenAI client', async () => {
