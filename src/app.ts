@@ -20,10 +20,13 @@ import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
 import { consoleRoutes } from './routes/console.js';
 import { buildRegistry, parseCatalog } from './services/catalog.js';
-import { DEFAULT_SERVICE } from './services/registry.js';
+import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
+
+/** How long replaced services stay open after a config reload, for requests that already picked them. */
+const RETIRED_SERVICES_GRACE_MS = 30_000;
 
 export interface GatewayOptions {
   config: Config;
@@ -59,15 +62,27 @@ export function createGateway(options: GatewayOptions): Gateway {
   // the server's own upstream secrets (OPENAI_API_KEY, ...) serve operator keys only, never minted tokens
   const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env };
   let registry = buildRegistry({}, DEFAULT_SERVICE, catalogEnvironment);
+  let appliedCatalog = '';
+  // requests that picked replaced services may still be passing their quota checks: their pools
+  // close later (each also lets its in-flight calls finish first), or at shutdown
+  const retired = new Set<ServiceRegistry>();
+  const retire = (previous: ServiceRegistry): void => {
+    retired.add(previous);
+    setTimeout(() => {
+      if (retired.delete(previous)) previous.close().catch((err: unknown) => logger.error({ err }, 'closing replaced services failed'));
+    }, RETIRED_SERVICES_GRACE_MS).unref();
+  };
   const servicesSection: ConfigSection = (file) => {
     const parsed = parseCatalog(file);
     if ('problems' in parsed) return parsed;
     return {
       apply: () => {
-        const previous = registry;
+        // an edit elsewhere in the file (keys, roles) keeps the services and their warm connections
+        const catalog = JSON.stringify(parsed);
+        if (catalog === appliedCatalog) return;
+        appliedCatalog = catalog;
+        retire(registry);
         registry = buildRegistry(parsed.services, parsed.defaultService, catalogEnvironment);
-        // in-flight calls finish on the old connection pools before they close
-        previous.close().catch((err: unknown) => logger.error({ err }, 'closing the previous services failed'));
       },
     };
   };
@@ -115,7 +130,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: async () => {
       configFile?.close();
-      await registry.close();
+      await Promise.all([registry, ...retired].map((r) => r.close()));
+      retired.clear();
       await quota.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },

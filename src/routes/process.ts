@@ -74,17 +74,22 @@ export function processRoutes(guard: RequestHandler[], deps: ServiceCallDeps): R
       const aisRequest: ProcessRequest = request;
 
       if (!request.stream) {
-        const final = await service.process(aisRequest, prepared.call).catch((err: unknown) => {
+        let final;
+        try {
+          final = await service.process(aisRequest, prepared.call);
+        } catch (err) {
           prepared.finish(err);
+          // the caller is gone: nobody to answer, and not a failure of ours
+          if (prepared.call.signal.aborted) return;
           throw err;
-        });
+        }
         prepared.finish();
         res.json(final);
         return;
       }
       // the stream opens with the first event: a failure before it keeps its own status
       let sse: SseWriter | undefined;
-      const onProgress = (event: ResponseEvent): void => void (sse ??= new SseWriter(res)).send('progress', event);
+      const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
       try {
         const final = await service.process(aisRequest, { ...prepared.call, onProgress });
         prepared.finish();

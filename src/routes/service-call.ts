@@ -71,8 +71,12 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
 /** Aborted when the client goes away before the response is complete: the upstream call stops with it. */
 function abortOnClose(res: Response): AbortSignal {
   const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
-  });
+  const abort = (): void => controller.abort(new Error('client closed the connection'));
+  // the client may have left while the request was still being authenticated and checked
+  if (res.destroyed || res.socket === null || res.socket.destroyed) abort();
+  else
+    res.once('close', () => {
+      if (!res.writableFinished) abort();
+    });
   return controller.signal;
 }

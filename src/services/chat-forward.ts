@@ -31,13 +31,18 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   }
 
   async function* chunks(): AsyncGenerator<string> {
+    // some upstreams repeat a running usage on every chunk: the last one is the total
+    let usage: unknown;
     try {
       for await (const event of readServerSentEvents(response.body)) {
-        if (event.data === '[DONE]') return;
-        // only the usage chunk is parsed: the others pass through as the upstream wrote them
+        if (event.data === '[DONE]') {
+          reportUsage(call, usage);
+          return;
+        }
+        // only usage chunks are parsed: the others pass through as the upstream wrote them
         if (event.data.includes('"total_tokens"')) {
           const chunk = parseJson(event.data);
-          reportUsage(call, chunk);
+          usage = chunk;
           if (addUsage && isUsageOnlyChunk(chunk)) continue;
         }
         yield event.data;
@@ -45,6 +50,8 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
     } catch (err) {
       throw upstream.failure(err, call.signal);
     }
+    // a stream that just stops is cut short, and the caller must not take it for a whole answer
+    throw upstream.truncated();
   }
   return { kind: 'stream', chunks: chunks() };
 }

@@ -1,4 +1,3 @@
-import { EventEmitter, on } from 'node:events';
 import { decodeConversationState, encodeConversationState, textMessages, type Message } from './conversation.js';
 import { completionChunk, completionId, completionObject, inputsFromMessages } from './openai-format.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
@@ -19,19 +18,12 @@ export class LocalChatService implements AisService {
   async process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal> {
     const started = Date.now();
     const history = [...decodeConversationState(request.conversationState), ...textMessages(request.inputs)];
-    const lastUserText = [...history].reverse().find((m) => m.role === 'user')?.content ?? '';
-    const text = this.answer(lastUserText, history);
-
+    const text = this.answerTo(history);
     if (call.onProgress) {
-      const words = splitKeepingSpaces(text);
-      for (let i = 0; i < words.length; i++) {
-        call.signal.throwIfAborted();
-        const isLast = i === words.length - 1;
-        call.onProgress({ outputs: [{ text: { index: 0, role: 'assistant', content: words[i] ?? '', isDelta: true, isProcessing: !isLast } }] });
-        if (this.streamDelayMs > 0 && !isLast) await sleep(this.streamDelayMs, call.signal);
+      for await (const { word, isLast } of this.words(text, call.signal)) {
+        await call.onProgress({ outputs: [{ text: { index: 0, role: 'assistant', content: word, isDelta: true, isProcessing: !isLast } }] });
       }
     }
-
     history.push({ role: 'assistant', content: text });
     return {
       outputs: [{ text: { index: 0, role: 'assistant', content: text } }],
@@ -40,32 +32,39 @@ export class LocalChatService implements AisService {
     };
   }
 
-  /** The same answer in OpenAI's format: a chat.completion, or its chunks as they are produced. */
+  /** The same answer in OpenAI's format: a chat.completion, or its chunks word by word. */
   async chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult> {
     const id = completionId();
     const created = Math.floor(Date.now() / 1000);
     const model = call.serviceId;
-    const processRequest: ProcessRequest = { inputs: inputsFromMessages(request.body.messages) };
+    const text = this.answerTo(textMessages(inputsFromMessages(request.body.messages)));
     if (request.body.stream !== true) {
-      const final = await this.process(processRequest, call);
-      const text = final.outputs[0]?.text?.content ?? '';
       return { kind: 'json', body: Buffer.from(JSON.stringify(completionObject(id, model, text, created))) };
     }
-    const events = new EventEmitter();
     const chunk = (delta: { role?: string; content?: string }, finish: 'stop' | null): string => JSON.stringify(completionChunk(id, model, created, delta, finish));
-    const produced = on(events, 'chunk', { close: ['end'], signal: call.signal });
-    events.emit('chunk', chunk({ role: 'assistant', content: '' }, null));
-    this.process(processRequest, { ...call, onProgress: (event) => events.emit('chunk', chunk({ content: event.outputs[0]?.text?.content ?? '' }, null)) }).then(
-      () => {
-        events.emit('chunk', chunk({}, 'stop'));
-        events.emit('end');
-      },
-      (err: unknown) => events.emit('error', err),
-    );
+    const words = this.words(text, call.signal);
     async function* chunks(): AsyncGenerator<string> {
-      for await (const [data] of produced) yield data as string;
+      yield chunk({ role: 'assistant', content: '' }, null);
+      for await (const { word } of words) yield chunk({ content: word }, null);
+      yield chunk({}, 'stop');
     }
     return { kind: 'stream', chunks: chunks() };
+  }
+
+  private answerTo(history: Message[]): string {
+    const lastUserText = [...history].reverse().find((m) => m.role === 'user')?.content ?? '';
+    return this.answer(lastUserText, history);
+  }
+
+  /** The answer as it is streamed: word by word, paced by streamDelayMs, stopping when the caller leaves. */
+  private async *words(text: string, signal: AbortSignal): AsyncGenerator<{ word: string; isLast: boolean }> {
+    const words = splitKeepingSpaces(text);
+    for (let i = 0; i < words.length; i++) {
+      signal.throwIfAborted();
+      const isLast = i === words.length - 1;
+      yield { word: words[i] ?? '', isLast };
+      if (this.streamDelayMs > 0 && !isLast) await sleep(this.streamDelayMs, signal);
+    }
   }
 
   models(): string[] {

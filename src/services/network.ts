@@ -1,7 +1,7 @@
 import { ApiError } from '../errors.js';
 import { forwardChatCompletions } from './chat-forward.js';
 import { readServerSentEvents } from './sse-reader.js';
-import { isOwnErrorCode, type Upstream } from './upstream.js';
+import { isOwnErrorCode, upstreamMessage, type Upstream } from './upstream.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseEvent, ResponseFinal, ServiceCall } from './types.js';
 
 /**
@@ -29,9 +29,9 @@ export class AisNetworkService implements AisService {
     try {
       for await (const event of readServerSentEvents(response.body)) {
         const data = this.upstream.parseAnswer(event.data);
-        if (event.event === 'progress') call.onProgress?.(data as ResponseEvent);
+        if (event.event === 'progress') await call.onProgress?.(data as ResponseEvent);
         else if (event.event === 'final') return data as ResponseFinal;
-        else if (event.event === 'error') throw remoteError(data);
+        else if (event.event === 'error') throw remoteError(data, call.secret);
       }
     } catch (err) {
       throw this.upstream.failure(err, call.signal);
@@ -49,9 +49,9 @@ export class AisNetworkService implements AisService {
 }
 
 /** The remote's `error` event carries our envelope: its code and message pass on. */
-function remoteError(data: unknown): ApiError {
+function remoteError(data: unknown, secret: string | undefined): ApiError {
   const error = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-  const message = typeof error?.message === 'string' ? error.message.slice(0, 1000) : 'the remote service failed';
+  const message = typeof error?.message === 'string' ? upstreamMessage(error.message, secret) : 'the remote service failed';
   const code = typeof error?.code === 'string' && isOwnErrorCode(error.code) ? error.code : 'UPSTREAM_ERROR';
   return new ApiError(502, code, message);
 }

@@ -46,7 +46,7 @@ export class OpenAiCompatibleService implements AisService {
         const delta = chunkText(this.upstream.parseAnswer(data));
         if (delta === '') continue;
         text += delta;
-        call.onProgress?.({ outputs: [{ text: { index: 0, role: 'assistant', content: delta, isDelta: true, isProcessing: true } }] });
+        await call.onProgress?.({ outputs: [{ text: { index: 0, role: 'assistant', content: delta, isDelta: true, isProcessing: true } }] });
       }
     }
     history.push({ role: 'assistant', content: text });

@@ -41,8 +41,11 @@ export class ServiceRegistry {
     return this.ids().map((id) => this.services.get(id) as RegisteredService);
   }
 
-  /** `task:vendor[/engine]` -> its service; 404 UNKNOWN_SERVICE naming what this server offers. */
-  resolve(serviceId: string): ServiceTarget {
+  /**
+   * `task:vendor[/engine]` -> its service; 404 UNKNOWN_SERVICE naming what this server offers.
+   * `field` names the request field in a 400 (`service.serviceId`, or `model` on the OpenAI API).
+   */
+  resolve(serviceId: string, field = 'service.serviceId'): ServiceTarget {
     let best: RegisteredService | undefined;
     for (const entry of this.services.values()) {
       const matches = serviceId === entry.prefix || serviceId.startsWith(entry.prefix + '/');
@@ -53,7 +56,7 @@ export class ServiceRegistry {
     }
     const engine = serviceId.length > best.prefix.length ? serviceId.slice(best.prefix.length + 1) : best.service.defaultEngine;
     if (engine === undefined || engine === '') {
-      throw invalidRequest('serviceId', `"${best.prefix}" needs the service to use after it, e.g. "${best.prefix}/chat:dummy"`);
+      throw invalidRequest(field, `"${best.prefix}" needs what to use after it: "${best.prefix}/<${best.service.defaultEngine === undefined ? 'serviceId' : 'model'}>"`);
     }
     return { ...best, serviceId, engine };
   }
@@ -63,8 +66,8 @@ export class ServiceRegistry {
    * name of the default service ("gpt-4o-mini", "meta-llama/Llama-3-8B"), passed on unchanged.
    */
   resolveModel(model: string): ServiceTarget {
-    if (this.looksLikeServiceId(model)) return this.resolve(model);
-    const target = this.resolve(this.defaultService);
+    if (this.looksLikeServiceId(model)) return this.resolve(model, 'model');
+    const target = this.resolve(this.defaultService, 'model');
     return { ...target, serviceId: `${target.prefix}/${model}`, engine: model };
   }
 

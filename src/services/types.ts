@@ -54,8 +54,8 @@ export interface ServiceCall {
   /** the secret the caller's token carries for this service, if any */
   secret: string | undefined;
   signal: AbortSignal;
-  /** set when the caller asked for streaming: receives each partial output */
-  onProgress?: (event: ResponseEvent) => void;
+  /** set when the caller asked for streaming: receives each partial output; resolves when the caller can take more */
+  onProgress?: (event: ResponseEvent) => Promise<void>;
   /** receives the upstream's LLM-token usage once known (quotas, metrics) */
   onUsage?: (usage: LlmUsage) => void;
 }

@@ -80,6 +80,11 @@ export class Upstream {
     }
   }
 
+  /** 502 for an event stream that ended without its closing `[DONE]`. */
+  truncated(): UpstreamError {
+    return upstreamError(502, 'UPSTREAM_ERROR', 'truncated', `service "${this.serviceId}" ended its stream before the answer was complete`);
+  }
+
   /** An answer's JSON; 502 when the upstream sent something else. */
   parseAnswer(text: string): unknown {
     try {
@@ -119,13 +124,14 @@ export class Upstream {
   private async rejection(response: Dispatcher.ResponseData, secret: string | undefined): Promise<ApiError> {
     const text = (await readLimited(response.body, MAX_ERROR_BODY_BYTES, () => undefined).catch(() => Buffer.alloc(0))).toString('utf8');
     const upstream = parseErrorBody(text);
-    const message = scrub(upstream.message ?? `status ${response.statusCode}`, secret);
-    const details = { upstreamStatus: response.statusCode, ...(upstream.code ? { upstreamCode: upstream.code } : {}) };
+    const message = upstreamMessage(upstream.message ?? `status ${response.statusCode}`, secret);
+    const details: Record<string, unknown> = { upstreamStatus: response.statusCode, ...(upstream.code ? { upstreamCode: upstream.code } : {}) };
     if (response.statusCode >= 400 && response.statusCode < 500) {
       // the caller's mistake (bad key, bad model, upstream quota): same status, the upstream's own words
       const retryAfter = response.headers['retry-after'];
       const headers = typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : undefined;
-      const code = upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
+      const code = response.statusCode === 429 ? 'RATE_LIMITED' : upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
+      if (response.statusCode === 429 && code === 'RATE_LIMITED') details.scope = 'upstream';
       return upstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
     }
     return upstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
@@ -174,22 +180,32 @@ function parseErrorBody(text: string): { message?: string; code?: string } {
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } | string; message?: unknown };
     const error = parsed.error;
-    if (typeof error === 'string') return { message: error.slice(0, 1000) };
+    if (typeof error === 'string') return { message: error };
     const message = typeof error?.message === 'string' ? error.message : typeof parsed.message === 'string' ? parsed.message : undefined;
     const code = typeof error?.code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(error.code) ? error.code : undefined;
-    return { message: message?.slice(0, 1000), code };
+    return { message, code };
   } catch {
-    return { message: text.trim().slice(0, 200) || undefined };
+    return { message: text.trim() || undefined };
   }
 }
 
-/** OpenAI quotes a masked key ("sk-abc***wxyz") in its 401: even that part must not pass on. */
-const QUOTED_KEY = /\b(?:sk|key|aisbreaker)[-_][A-Za-z0-9*_.-]{3,}/g;
+/** Keys as upstreams quote them: whole ("sk-...", "gsk_...", "aisbreaker_..."), or masked ("abc***wxyz"). */
+const QUOTED_KEY = /(?:sk|gsk|xai|key|aisbreaker)[-_][A-Za-z0-9*_.-]{3,}|[A-Za-z0-9_-]{0,16}\*{3,}[A-Za-z0-9_-]{0,16}/g;
+const MAX_MESSAGE_CHARS = 1000;
 
-/** Upstreams may quote the secret they were given: never pass it on, not even in part. */
-function scrub(message: string, secret: string | undefined): string {
-  const whole = secret !== undefined && secret.length >= 4 ? message.split(secret).join('[redacted]') : message;
-  return whole.replace(QUOTED_KEY, '[redacted]');
+/**
+ * An upstream's error message as the caller may see it: never the secret it was given, not even
+ * in part (OpenAI quotes the head and tail of a bad key), then cut to a readable length. Exported
+ * for the messages of a chained gateway, which go through the same.
+ */
+export function upstreamMessage(message: string, secret: string | undefined): string {
+  let text = message;
+  if (secret !== undefined && secret.length >= 4) {
+    text = text.split(secret).join('[redacted]');
+    // a quote of its head or tail, as masked keys show them
+    if (secret.length >= 16) text = text.split(secret.slice(0, 8)).join('[redacted]').split(secret.slice(-6)).join('[redacted]');
+  }
+  return text.replace(QUOTED_KEY, '[redacted]').slice(0, MAX_MESSAGE_CHARS);
 }
 
 function errorCode(err: unknown): string | undefined {

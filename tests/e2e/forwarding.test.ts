@@ -107,7 +107,7 @@ describe('AIsBreaker /api/v1/process on an OpenAI upstream', () => {
     mock.next({ kind: 'fail', status: 429, body: { error: { message: 'You exceeded your current quota', code: 'insufficient_quota' } } });
     const res = await postProcess(gw.url, token, processBody('chat:openai.com', 'x', { stream: true }));
     expect(res.status).toBe(429);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toBe('You exceeded your current quota');
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'RATE_LIMITED', message: 'You exceeded your current quota' });
   });
 
   it('never calls a URL the caller chose, and sends the secret nowhere else', async () => {
@@ -207,7 +207,7 @@ describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () 
   it('needs the remote service named', async () => {
     const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network', 'x'));
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('serviceId');
+    expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('service.serviceId');
   });
 });
 
@@ -269,5 +269,52 @@ describe('services in the config file', () => {
       await second.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('local services paced by streamDelayMs', () => {
+  let gw: TestGateway;
+  let dir: string;
+  let token: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'aisbgw-slow-'));
+    const configPath = join(dir, 'config.json');
+    writeConfig(configPath, { services: { 'chat:slow': { kind: 'echo', streamDelayMs: 40 } } });
+    gw = await startGateway({ AISBREAKER_CONFIG: configPath });
+    token = await mint(gw.url, { requestAuthAndQuotas: {} });
+  });
+  afterAll(async () => {
+    await gw.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops a paced stream when the client leaves, on both APIs, and keeps serving', async () => {
+    const words = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+    const requests = [
+      { path: '/v1/chat/completions', body: JSON.stringify({ model: 'chat:slow', messages: [{ role: 'user', content: words }], stream: true }) },
+      { path: '/api/v1/process', body: processBody('chat:slow', words, { stream: true }) },
+    ];
+    for (const { path, body } of requests) {
+      const controller = new AbortController();
+      const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body, signal: controller.signal });
+      const reader = res.body?.getReader();
+      const first = await reader?.read();
+      expect(first?.done).toBe(false);
+      controller.abort();
+      // the pacing timers notice the abort; the gateway neither crashes nor logs a failure
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const after = await postProcess(gw.url, token, processBody('chat:slow', 'still here'));
+    expect(after.status).toBe(200);
+    expect(outputText(await after.json())).toBe('still here');
+    expect(gw.logs.some((line) => line.includes('"level":50'))).toBe(false);
+  });
+
+  it('streams the paced answer whole to a client that stays', async () => {
+    const res = await postProcess(gw.url, token, processBody('chat:slow', 'a b c d', { stream: true }));
+    const all = await events(res);
+    expect(all.filter((e) => e.event === 'progress')).toHaveLength(4);
+    expect(outputText(all.find((e) => e.event === 'final')?.data)).toBe('a b c d');
   });
 });

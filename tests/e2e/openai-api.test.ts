@@ -250,6 +250,35 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     expect((await chat(gw, token, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ok' }] })).status).toBe(200);
   });
 
+  it('ends a stream the upstream cut short (no [DONE]) with an error, not as a whole answer', async () => {
+    mock.next({ kind: 'end-without-done' });
+    const stream = await client(gw, token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four' }], stream: true });
+    const err = await (async () => {
+      for await (const chunk of stream) void chunk;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as Error).message).toContain('before the answer was complete');
+  });
+
+  it('keeps an upstream 429 as RATE_LIMITED with scope upstream, and never shows a secret it quotes', async () => {
+    // a secret without a well-known prefix, quoted whole past the first 1000 chars and masked
+    const plainSecret = 'azure0123456789abcdef0123456789ab';
+    const azureToken = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: plainSecret }] } });
+    mock.next({
+      kind: 'fail',
+      status: 429,
+      body: { error: { message: `${'x'.repeat(990)} key ${plainSecret} and ${plainSecret.slice(0, 8)}***${plainSecret.slice(-4)} is over quota`, code: 'rate_limit_exceeded' } },
+    });
+    const res = await chat(gw, azureToken, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.status).toBe(429);
+    const body = (await res.json()) as { error: { code: string; message: string; details: { scope: string; upstreamCode: string } } };
+    expect(body.error.code).toBe('RATE_LIMITED');
+    expect(body.error.details).toMatchObject({ scope: 'upstream', upstreamCode: 'rate_limit_exceeded' });
+    expect(body.error.message.length).toBeLessThanOrEqual(1000);
+    expect(body.error.message).not.toContain(plainSecret.slice(0, 8));
+    expect(body.error.message).not.toContain(plainSecret.slice(-6));
+  });
+
   it('cancels the upstream call at once when the client goes away', async () => {
     mock.chunkDelayMs = 200;
     const controller = new AbortController();
@@ -275,6 +304,7 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
       [{ model: 'gpt-4o-mini', messages: [] }, 'messages'],
       [{ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream'],
       [{ model: 'x'.repeat(200), messages: [{ role: 'user', content: 'x' }] }, 'model'],
+      [{ model: 'chat:openai.com/', messages: [{ role: 'user', content: 'x' }] }, 'model'],
     ];
     for (const [body, field] of cases) {
       const res = await chat(gw, token, body);

@@ -13,7 +13,9 @@ export type MockBehaviour =
   /** closes the connection without answering */
   | { kind: 'drop' }
   /** streams: sends two chunks, then breaks the connection */
-  | { kind: 'drop-mid-stream' };
+  | { kind: 'drop-mid-stream' }
+  /** streams: sends two chunks, then ends the response cleanly but without `data: [DONE]` */
+  | { kind: 'end-without-done' };
 
 export interface ReceivedRequest {
   method: string;
@@ -147,6 +149,10 @@ export class MockOpenAi {
       if (behaviour.kind === 'stall-mid-stream' && i === 1) return;
       if (behaviour.kind === 'drop-mid-stream' && i === 2) {
         res.socket?.destroy();
+        return;
+      }
+      if (behaviour.kind === 'end-without-done' && i === 2) {
+        res.end();
         return;
       }
       if (i < payloads.length) {
