@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -318,3 +319,40 @@ describe('local services paced by streamDelayMs', () => {
     expect(outputText(all.find((e) => e.event === 'final')?.data)).toBe('a b c d');
   });
 });
+
+describe('back-pressure: a client that stops reading holds the stream, not the gateway memory', () => {
+  let gw: TestGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    gw = await startGateway();
+    token = await mint(gw.url, { requestAuthAndQuotas: {} });
+  });
+  afterAll(async () => {
+    await gw.close();
+  });
+
+  it.each([
+    ['/api/v1/process', (text: string) => processBody('chat:echo', text, { stream: true })],
+    ['/v1/chat/completions', (text: string) => JSON.stringify({ model: 'chat:echo', messages: [{ role: 'user', content: text }], stream: true })],
+  ])('%s', async (path, bodyOf) => {
+    // 250,000 words: tens of MB of events if the gateway wrote them all regardless of the client
+    const body = bodyOf('w '.repeat(250_000));
+    const socket = connect(gw.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    const before = memoryInUse();
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const grown = memoryInUse() - before;
+    socket.destroy();
+    expect(grown).toBeLessThan(25 * 1024 * 1024);
+    // and the gateway still serves
+    expect((await postProcess(gw.url, token, processBody('chat:echo', 'after'))).status).toBe(200);
+  });
+});
+
+function memoryInUse(): number {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
