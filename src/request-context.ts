@@ -43,8 +43,8 @@ export function safePath(path: string): string {
 /**
  * Gives each request an id (the caller's X-Request-Id when it is a plain token, a new UUID
  * otherwise), returns it, and writes one log line when the response is done. The line names the
- * path without its query string (and without credential-like segments, see safePath) and the
- * credential only by fingerprint.
+ * path without its query string (and without credential-like segments, see safePath), the
+ * credential only by fingerprint, an operator key's project and the service called.
  */
 export function requestContext(logger: Logger): RequestHandler {
   return (req, res, next) => {
@@ -62,6 +62,9 @@ export function requestContext(logger: Logger): RequestHandler {
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           credential: req.credentialFingerprint,
+          // an operator key is named by its project, never by itself
+          project: req.principal?.kind === 'key' ? req.principal.key.project : undefined,
+          service: typeof res.locals.service === 'string' ? res.locals.service : undefined,
           completed: res.writableFinished,
         },
         'request',

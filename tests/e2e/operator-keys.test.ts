@@ -53,6 +53,11 @@ describe('operator API keys from the config file', () => {
     const body = (await third.json()) as { error: { code: string; details: Record<string, unknown> } };
     expect(body.error.code).toBe('RATE_LIMITED');
     expect(body.error.details).toMatchObject({ window: 'minute', limit: 2 });
+    // the request log names the key's project and the service, never the key
+    const served = gw.logs.map((l) => JSON.parse(l) as { msg?: string; project?: string; service?: string; status?: number }).filter((l) => l.msg === 'request' && l.status === 200);
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    expect(served.every((l) => l.project === 'Project1' && l.service === 'chat:dummy')).toBe(true);
+    expect(gw.logs.join('\n')).not.toContain(KEY);
   });
 
   it('refuses a model its role does not list with 403, and an unknown key with 401', async () => {
