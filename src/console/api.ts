@@ -25,7 +25,7 @@ export interface UsageEntry {
   used: number;
   remaining: number;
   resetSeconds: number;
-  unit?: 'requests' | 'tokens';
+  unit: 'requests' | 'tokens';
   ancestor?: string;
 }
 

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-import { ApiFailure, revoke, tokenInfo, type Limits, type TokenInfo, type UsageEntry } from './api.js';
+import { ApiFailure, revoke, tokenInfo, type TokenInfo, type UsageEntry } from './api.js';
 import { announce, byId, h, show } from './dom.js';
 import { formatDuration, formatTime } from './format.js';
 import { currentToken } from './state.js';
@@ -12,40 +12,9 @@ import { currentToken } from './state.js';
 
 let countdown: number | undefined;
 
-const LIMIT_FIELDS: [keyof Limits, 'requests' | 'tokens', string][] = [
-  ['requestsPerMinute', 'requests', 'minute'],
-  ['requestsPerHour', 'requests', 'hour'],
-  ['requestsPerDay', 'requests', 'day'],
-  ['tokensPerMinute', 'tokens', 'minute'],
-  ['tokensPerHour', 'tokens', 'hour'],
-  ['tokensPerDay', 'tokens', 'day'],
-];
-
-/** Requests or LLM tokens: the entry's own `unit`, else the token's limit of that scope and window it matches. */
-function unitsOf(info: TokenInfo): ('requests' | 'tokens' | undefined)[] {
-  const open: { scope: string; window: string; unit: 'requests' | 'tokens'; limit: number }[] = [];
-  for (const [scope, limits] of [
-    ['client', info.requestQuotas.perClientRequestLimits],
-    ['global', info.requestQuotas.globalRequestLimits],
-  ] as const) {
-    for (const [field, unit, window] of LIMIT_FIELDS) {
-      const limit = limits?.[field];
-      if (limit !== undefined) open.push({ scope, window, unit, limit });
-    }
-  }
-  return info.usage.map((entry) => {
-    if (entry.unit) return entry.unit;
-    if (entry.ancestor) return undefined;
-    const index = open.findIndex((o) => o.scope === entry.scope && o.window === entry.window && o.limit === entry.limit);
-    if (index < 0) return undefined;
-    const [match] = open.splice(index, 1);
-    return match?.unit;
-  });
-}
-
-function quotaItem(entry: UsageEntry, unit: 'requests' | 'tokens' | undefined): HTMLLIElement {
+function quotaItem(entry: UsageEntry): HTMLLIElement {
   const scope = entry.ancestor ? 'Parent token, global' : entry.scope === 'client' ? 'Per client' : 'Global';
-  const what = unit === 'tokens' ? 'LLM tokens' : unit === 'requests' ? 'requests' : 'units';
+  const what = entry.unit === 'tokens' ? 'LLM tokens' : 'requests';
   const title = `${scope}: ${what} per ${entry.window}`;
   const usedShare = entry.limit > 0 ? Math.min(1, entry.used / entry.limit) : 0;
   const bar = h('div', {
@@ -63,7 +32,7 @@ function quotaItem(entry: UsageEntry, unit: 'requests' | 'tokens' | undefined): 
   const reset = entry.used > 0 ? ` · frees up in ${formatDuration(entry.resetSeconds)}` : '';
   return h(
     'li',
-    { class: 'quota', 'data-scope': entry.scope, 'data-window': entry.window, ...(unit ? { 'data-unit': unit } : {}) },
+    { class: 'quota', 'data-scope': entry.scope, 'data-window': entry.window, 'data-unit': entry.unit },
     h('div', { class: 'quota-head' }, h('span', {}, title), h('span', {}, `${entry.used.toLocaleString()} used · ${entry.remaining.toLocaleString()} of ${entry.limit.toLocaleString()} left${reset}`)),
     bar,
   );
@@ -81,8 +50,7 @@ function render(info: TokenInfo): void {
       ? [h('li', {}, 'none (only services that need no secret, such as chat:dummy)')]
       : info.services.map((id) => h('li', {}, id === '' ? '(every service)' : id))),
   );
-  const units = unitsOf(info);
-  byId('info-quotas').replaceChildren(...info.usage.map((entry, i) => quotaItem(entry, units[i])));
+  byId('info-quotas').replaceChildren(...info.usage.map((entry) => quotaItem(entry)));
   show(byId('quota-empty'), info.usage.length === 0);
 
   const counter = byId('info-countdown');
