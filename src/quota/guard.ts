@@ -40,14 +40,8 @@ export interface LimitHit {
 
 export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const who =
-    counter.scope === 'client'
-      ? 'for this client'
-      : counter.scope === 'api'
-        ? 'from this address'
-        : counter.ancestorJti === undefined
-          ? 'for all clients of this token'
-          : 'for all clients of a parent token';
+  const token = counter.ancestorJti === undefined ? 'this token' : 'a parent token';
+  const who = counter.scope === 'client' ? `for this client of ${token}` : counter.scope === 'api' ? 'from this address' : `for all clients of ${token}`;
   return new ApiError(
     429,
     'RATE_LIMITED',

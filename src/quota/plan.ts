@@ -3,7 +3,7 @@ import { WINDOW_MS, type WindowName } from './windows.js';
 
 /**
  * What one request must be checked against: a counter per limited window and scope of the token,
- * plus the global counters of its ancestors (a derived token spends its parents' quotas too), and
+ * plus the counters of its ancestors (a derived token spends its parents' quotas too), and
  * the revocation markers of the token and its ancestors. Every key of a token family carries the
  * root's jti as hash tag `{root}`, so one Redis script can touch them all, on Redis Cluster too.
  */
@@ -19,7 +19,7 @@ export interface CounterSpec {
   unit: QuotaUnit;
   limit: number;
   windowMs: number;
-  /** set on an ancestor's global counter that a derived token spends too */
+  /** set on an ancestor's counter that a derived token spends too */
   ancestorJti?: string;
 }
 
@@ -72,7 +72,10 @@ export function planForToken(claims: Pick<TokenClaims, 'jti' | 'exp' | 'requestQ
     counters: [
       ...countersFor(claims.requestQuotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`),
       ...countersFor(claims.requestQuotas.globalRequestLimits, 'global', `${base}:g`),
-      ...ancestors.flatMap((a) => countersFor(a.globalRequestLimits, 'global', `${tokenKeyBase(a.jti)}:g`, a.jti)),
+      ...ancestors.flatMap((a) => [
+        ...countersFor(a.perClientRequestLimits, 'client', `${tokenKeyBase(a.jti)}:c:${clientId}`, a.jti),
+        ...countersFor(a.globalRequestLimits, 'global', `${tokenKeyBase(a.jti)}:g`, a.jti),
+      ]),
     ],
     revocationKeys: [claims.jti, ...ancestors.map((a) => a.jti)].map(revocationKey),
     expiresAtMs: claims.exp * 1000,

@@ -52,9 +52,14 @@ export const serviceSecretsSchema = z
 /** How many generations of derived tokens may stand below a minted one. */
 export const MAX_DERIVATION_DEPTH = 3;
 
-/** What a derived token must know of each ancestor: its id (revocation) and its global limits (shared quota). */
+/**
+ * What a derived token must know of each ancestor: its id (revocation) and its limits, which the
+ * child spends too: the global ones, and the per-client ones (else a client could multiply its
+ * own limit by deriving children).
+ */
 export const ancestorSchema = z.strictObject({
   jti: z.string().min(16).max(64),
+  perClientRequestLimits: requestLimitsSchema.optional(),
   globalRequestLimits: requestLimitsSchema.optional(),
 });
 export type Ancestor = z.infer<typeof ancestorSchema>;

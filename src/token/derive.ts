@@ -78,7 +78,8 @@ function narrowServices(parent: ServiceSecret[], requested: ValidMint['serviceSe
 
 /** The mint input of a child of `parent`, or a 403 naming what it asked too much of. */
 export function deriveChild(parent: TokenClaims, request: ValidMint, nowMs: number): MintInput {
-  const ancestors: Ancestor[] = [...(parent.ancestors ?? []), { jti: parent.jti, globalRequestLimits: parent.requestQuotas.globalRequestLimits }];
+  const { perClientRequestLimits, globalRequestLimits } = parent.requestQuotas;
+  const ancestors: Ancestor[] = [...(parent.ancestors ?? []), { jti: parent.jti, perClientRequestLimits, globalRequestLimits }];
   if (ancestors.length > MAX_DERIVATION_DEPTH) {
     throw forbidden('Authorization', `tokens can be derived at most ${MAX_DERIVATION_DEPTH} levels deep`);
   }

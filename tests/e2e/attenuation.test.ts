@@ -345,6 +345,20 @@ for (const backend of ['memory', 'redis'] as const) {
       expect((await info(gw.url, parent)).usage.find((u) => u.window === 'day')).toMatchObject({ used: 6, remaining: 0 });
     });
 
+    it('children spend the parent\'s per-client limit too: a client cannot multiply it by deriving', async () => {
+      const parent = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { perClientRequestLimits: { requestsPerMinute: 2 } } } }, ADMIN);
+      const parentJti = (await info(gw.url, parent)).jti;
+      await expectServes(gw.url, parent);
+      const children = await Promise.all(Array.from({ length: 3 }, () => deriveOk(gw.url, parent, { requestAuthAndQuotas: {} })));
+      await expectServes(gw.url, children[0] ?? '');
+      // the parent's 2 per client per minute are spent: by the parent and by any child alike
+      for (const t of [parent, ...children]) {
+        const refused = expectError(await useToken(gw.url, t), 429, 'RATE_LIMITED');
+        expect(refused.details).toMatchObject({ scope: 'client', window: 'minute', limit: 2 });
+        if (t !== parent) expect(refused.details?.ancestor).toBe(parentJti);
+      }
+    });
+
     it('siblings under a parent\'s global limit admit exactly that many requests when racing', async () => {
       const parent = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerHour: 10 } } } }, ADMIN);
       const children = await Promise.all(Array.from({ length: 4 }, () => deriveOk(gw.url, parent, { requestAuthAndQuotas: {} })));

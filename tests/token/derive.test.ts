@@ -83,10 +83,10 @@ describe('deriveChild', () => {
     );
   });
 
-  it('records the line of ancestors with their global limits, bounded in depth', () => {
+  it('records the line of ancestors with their per-client and global limits, bounded in depth', () => {
     const root = parentWith([{ serviceId: '', authSecret: 's' }]);
     const child = deriveChild(root, request(), NOW);
-    expect(child.parent).toEqual({ jti: root.jti, ancestors: [{ jti: root.jti, globalRequestLimits: { requestsPerDay: 100 } }] });
+    expect(child.parent).toEqual({ jti: root.jti, ancestors: [{ jti: root.jti, perClientRequestLimits: { requestsPerMinute: 10 }, globalRequestLimits: { requestsPerDay: 100 } }] });
     const deep = parentWith([], {
       ancestors: [
         { jti: 'a'.repeat(22) },
