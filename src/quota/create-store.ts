@@ -35,8 +35,8 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
   };
   const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
   const feed = new RevocationFeed(redis, logger);
-  const store = new DenyCachingStore(failover, (key, untilMs) => feed.announce(key, untilMs));
-  feed.listen((key, untilMs) => store.markRevoked(key, untilMs));
+  const store = new DenyCachingStore(failover, (key, untilMs) => feed.announce(key, untilMs, clock()));
+  feed.listen((key, untilMs) => store.markRevoked(key, untilMs), clock);
   return {
     store,
     close: async () => {

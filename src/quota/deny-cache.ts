@@ -2,18 +2,34 @@ import type { QuotaPlan } from './plan.js';
 import type { ConsumeMode, QuotaDecision, QuotaStore } from './store.js';
 
 const MAX_ENTRIES = 100_000;
+/** revocations are rare: room for a million, each a key and a number */
+const MAX_REVOKED = 1_000_000;
+
+type DeniedDecision = Extract<QuotaDecision, { outcome: 'denied' }>;
+
+/** Sets a map entry, first dropping the oldest entry when the map is full. */
+function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  if (map.size >= max && !map.has(key)) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
+}
 
 /**
  * Remembers denials locally so a token over its limit costs no store round trip while the window
  * lasts. Sound because counts only grow until buckets age out: a counter denied now with
  * retry-after R stays denied for R ms whatever other instances do. Revocations are remembered
  * until the token expires (they never lift), and are checked before denials, so a revocation
- * announced by another instance turns a remembered 429 into a 401 at once.
+ * announced by another instance turns a remembered 429 into a 401 at once. Being checked before
+ * the store, they also hold while the store is down (see RevocationFeed).
  */
 export class DenyCachingStore implements QuotaStore {
   readonly name: string;
-  /** counter key or revocation key -> until (ms), with the decision to repeat */
-  private readonly denials = new Map<string, { untilMs: number; decision: QuotaDecision }>();
+  /** counter key -> until (ms), with the decision to repeat */
+  private readonly denials = new Map<string, { untilMs: number; decision: DeniedDecision }>();
+  /** revocation key -> until (ms): kept apart, so a flood of quota denials never pushes one out */
+  private readonly revoked = new Map<string, number>();
 
   constructor(
     private readonly inner: QuotaStore,
@@ -31,7 +47,7 @@ export class DenyCachingStore implements QuotaStore {
     if (decision.outcome === 'denied' && Number.isFinite(decision.retryAfterMs)) {
       this.remember(decision.counter.key, nowMs + decision.retryAfterMs, decision);
     } else if (decision.outcome === 'revoked') {
-      this.remember(plan.revocationKeys[0] ?? '', plan.expiresAtMs, decision);
+      this.markRevoked(plan.revocationKeys[0] ?? '', plan.expiresAtMs);
     }
     return decision;
   }
@@ -48,12 +64,20 @@ export class DenyCachingStore implements QuotaStore {
 
   /** A revocation made here or announced by another instance: it outranks any remembered quota denial. */
   markRevoked(revocationKey: string, untilMs: number): void {
-    this.remember(revocationKey, untilMs, { outcome: 'revoked' });
+    setBounded(this.revoked, revocationKey, untilMs, MAX_REVOKED);
   }
 
   private cachedDenial(plan: QuotaPlan, nowMs: number): QuotaDecision | undefined {
+    if (this.revoked.size > 0) {
+      for (const key of plan.revocationKeys) {
+        const untilMs = this.revoked.get(key);
+        if (untilMs === undefined) continue;
+        if (untilMs > nowMs) return { outcome: 'revoked' };
+        this.revoked.delete(key);
+      }
+    }
     if (this.denials.size === 0) return undefined;
-    for (const key of [...plan.revocationKeys, ...plan.counters.map((c) => c.key)]) {
+    for (const key of plan.counters.map((c) => c.key)) {
       const entry = this.denials.get(key);
       if (!entry) continue;
       if (entry.untilMs <= nowMs) {
@@ -61,7 +85,6 @@ export class DenyCachingStore implements QuotaStore {
         continue;
       }
       const { decision } = entry;
-      if (decision.outcome !== 'denied') return decision;
       // the denial may have been another plan's (a parent's counter a child spends too): name the
       // counter as this plan knows it, e.g. as an ancestor's
       const counter = plan.counters.find((c) => c.key === key) ?? decision.counter;
@@ -70,12 +93,8 @@ export class DenyCachingStore implements QuotaStore {
     return undefined;
   }
 
-  private remember(key: string, untilMs: number, decision: QuotaDecision): void {
-    if (this.denials.size >= MAX_ENTRIES) {
-      const oldest = this.denials.keys().next().value;
-      if (oldest !== undefined) this.denials.delete(oldest);
-    }
-    this.denials.set(key, { untilMs, decision });
+  private remember(key: string, untilMs: number, decision: DeniedDecision): void {
+    setBounded(this.denials, key, { untilMs, decision }, MAX_ENTRIES);
   }
 
   close(): Promise<void> {

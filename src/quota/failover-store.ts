@@ -26,6 +26,7 @@ export class FailoverQuotaStore implements QuotaStore {
   /** a key of the last failed call: the probe reads it, so on a cluster it asks the node that failed */
   private probeKey: string | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private probing = false;
 
   constructor(
@@ -85,7 +86,8 @@ export class FailoverQuotaStore implements QuotaStore {
     if (key !== undefined) this.probeKey = key;
     if (this.outageSince !== undefined) return;
     this.outageSince = nowMs;
-    this.startProbing(nowMs);
+    // a late call failing after close() (an LLM-token settlement, say) must not start probing again
+    if (!this.closed) this.startProbing(nowMs);
     this.observer?.degraded(true);
     const reason = err instanceof Error ? err.message : String(err);
     this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
@@ -124,6 +126,7 @@ export class FailoverQuotaStore implements QuotaStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.probeTimer);
     await Promise.all([this.primary.close(), this.fallback.close()]);
   }

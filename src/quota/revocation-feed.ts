@@ -3,13 +3,16 @@ import type { Logger } from 'pino';
 import type { RedisClient } from './redis-connection.js';
 
 const CHANNEL = 'aisbgw:revocations';
+/** every live revocation, scored by when it ends: what an instance loads when it (re)connects */
+const LEDGER = 'aisbgw:revocations:ledger';
 
 /**
- * Tells every instance at once that a token was revoked (Redis pub/sub). Revocation itself is a
- * key in Redis that every quota call checks; the feed is for what an instance remembers locally:
- * a token it already refuses for its quota (deny cache) would otherwise keep getting 429 instead
- * of 401 until the window reopens. Best effort: a message lost while disconnected only delays
- * that switch, never lets a revoked token through.
+ * Tells every instance about revocations, for what it remembers locally (DenyCachingStore).
+ * Revocation itself is a key in Redis that every quota call checks; but an instance refusing a
+ * token from memory for its quota would keep answering 429 instead of 401, and while Redis is down
+ * (QUOTA_BACKEND_FAILURE=memory) only what an instance remembers can refuse a revoked token. So
+ * each revocation is published (pub/sub, at once) and kept in a ledger that every instance loads
+ * whenever its connection becomes ready (start, reconnect), catching up on what it missed.
  */
 export class RevocationFeed {
   private subscriber: RedisClient | undefined;
@@ -19,16 +22,37 @@ export class RevocationFeed {
     private readonly logger: Logger,
   ) {}
 
-  async announce(revocationKey: string, untilMs: number): Promise<void> {
-    await this.redis.publish(CHANNEL, JSON.stringify({ key: revocationKey, untilMs })).catch((err: unknown) => {
-      this.logger.debug({ reason: err instanceof Error ? err.message : String(err) }, 'revocation not announced');
-    });
+  async announce(revocationKey: string, untilMs: number, nowMs: number): Promise<void> {
+    try {
+      await this.redis.zadd(LEDGER, untilMs, revocationKey);
+      await this.redis.zremrangebyscore(LEDGER, '-inf', nowMs);
+      // like every key of ours, the ledger expires: with the last revocation in it
+      const [, lastUntil] = await this.redis.zrange(LEDGER, -1, -1, 'WITHSCORES');
+      if (lastUntil !== undefined) await this.redis.pexpireat(LEDGER, Math.ceil(Number(lastUntil)));
+      await this.redis.publish(CHANNEL, JSON.stringify({ key: revocationKey, untilMs }));
+    } catch (err) {
+      // the revocation mark itself is written: other instances find it on their next Redis call
+      this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'revocation not announced to other instances');
+    }
   }
 
-  /** Calls `onRevoked` for every revocation announced by any instance (this one included). */
-  listen(onRevoked: (revocationKey: string, untilMs: number) => void): void {
-    // a subscribed connection can do nothing else, and it may queue its SUBSCRIBE until connected
-    const subscriber = this.redis instanceof Cluster ? this.redis.duplicate(undefined, { enableOfflineQueue: true }) : this.redis.duplicate({ enableOfflineQueue: true });
+  /** Calls `onRevoked` for every live revocation: those in the ledger now and on every reconnect, and each announced later. */
+  listen(onRevoked: (revocationKey: string, untilMs: number) => void, clock: () => number): void {
+    const catchUp = (): void => {
+      this.redis
+        .zrangebyscore(LEDGER, clock(), '+inf', 'WITHSCORES')
+        .then((flat) => {
+          for (let i = 0; i + 1 < flat.length; i += 2) onRevoked(flat[i] as string, Number(flat[i + 1]));
+        })
+        .catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot load the revocation ledger'));
+    };
+    this.redis.on('ready', catchUp);
+    if (this.redis.status === 'ready') catchUp();
+
+    // a subscribed connection can do nothing else; its SUBSCRIBE waits, however long, until Redis
+    // is reachable (ioredis then subscribes again after every reconnect)
+    const options = { enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const subscriber = this.redis instanceof Cluster ? this.redis.duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...this.redis.options.redisOptions, ...options } }) : this.redis.duplicate(options);
     subscriber.on('error', (err: Error) => this.logger.debug({ reason: err.message }, 'revocation feed connection error'));
     subscriber.on('message', (_channel: string, text: string) => {
       const message = parse(text);

@@ -77,6 +77,9 @@ function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
  * Token lifecycle: revocation (RFC 7009 shape), introspection (RFC 7662, operators) and
  * tokeninfo (the holder's own view, with usage per window). None of them ever shows a secret.
  */
+/** How long a revocation by jti alone holds: for good, in practice (a few bytes per revoked token). */
+const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
+
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
   const router = Router();
 
@@ -91,8 +94,9 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       if (jti === undefined) throw invalidRequest('token', 'required (or jti, with the admin key)');
       if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
       if (!JTI_PATTERN.test(jti)) throw invalidRequest('jti', 'not a token id');
-      // the token's expiry is unknown: keep the mark as long as any token can live
-      await deps.quotaStore.revoke(revocationKey(jti), now + deps.maxTokenLifetimeMs, now);
+      // the token's expiry is unknown, and may be later than today's maximum lifetime allows (a
+      // token minted before it was lowered, a legacy token): keep the mark for good
+      await deps.quotaStore.revoke(revocationKey(jti), now + JTI_REVOCATION_MS, now);
       deps.metrics.tokensRevoked.inc({ by: 'admin' });
       req.log?.info({ jti, by: 'admin' }, 'token revoked');
       res.json({ revoked: true, jti });
