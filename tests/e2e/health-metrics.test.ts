@@ -91,7 +91,7 @@ describe('health, readiness and metrics', () => {
       lenient.url,
       {
         requestAuthAndQuotas: {
-          requestQuotas: { perClientRequestLimits: { requestsPerMinute: 3 } },
+          requestQuotas: { perClientRequestLimits: { requestsPerMinute: 10 } },
           serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: TOKEN_UPSTREAM_SECRET }],
         },
         expirationTimeSpan: '1h',
