@@ -3,6 +3,7 @@
  * the same run, against the same mock upstream, with the same load generator and connections;
  * then micro-benchmarks of the hot path. Prints a table and JSON (also written to
  * bench/results/latest.json). Loopback only, bounded in time (about a minute and a half).
+ * The proxied scenarios run in interleaved rounds, so a machine whose speed drifts slows them alike.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +14,11 @@ import { startProcess, tsxArgs, type BenchProcess } from './processes.js';
 import { runOpenStreams } from './streams.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const DURATION_SEC = Number(process.env.BENCH_DURATION_SEC ?? 6);
-const WARMUP_SEC = 1;
+const DURATION_SEC = Number(process.env.BENCH_DURATION_SEC ?? 3);
+/** the proxied scenarios run this many times, interleaved, and each reports its median run */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** the gateway has more code to compile than the baselines: a longer warm-up keeps round 1 fair */
+const WARMUP_SEC = 2;
 const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 const GATEWAY_MAIN = here('../dist/main.js');
@@ -25,15 +29,44 @@ const chatBody = (stream: boolean): string =>
 interface Row extends LoadResult {
   name: string;
   peakRssMb: number;
+  /** every round, in order: ratios are taken round by round, between runs made side by side */
+  rounds: LoadResult[];
 }
 
-async function measure(name: string, server: BenchProcess, path: string, headers: Record<string, string>, body: string): Promise<Row> {
-  const spec = { url: `http://127.0.0.1:${server.port}${path}`, headers: { 'content-type': 'application/json', ...headers }, body, connections: CONNECTIONS };
-  await runLoad({ ...spec, durationSec: WARMUP_SEC });
-  const result = await runLoad({ ...spec, durationSec: DURATION_SEC });
-  const row = { name, ...result, peakRssMb: server.peakRssMb() };
-  console.error(`${name}: ${row.requestsPerSec.toFixed(0)} req/s, p50 ${row.p50Ms.toFixed(2)} ms, p99 ${row.p99Ms.toFixed(2)} ms, errors ${row.errors}, non-2xx ${row.non2xx}`);
-  return row;
+/** One scenario: a server, and what to send it. */
+interface Scenario {
+  name: string;
+  server: BenchProcess;
+  headers: Record<string, string>;
+  body: string;
+}
+
+async function run(scenario: Scenario, durationSec: number): Promise<LoadResult> {
+  const spec = { url: `http://127.0.0.1:${scenario.server.port}/v1/chat/completions`, headers: { 'content-type': 'application/json', ...scenario.headers }, body: scenario.body, connections: CONNECTIONS };
+  return runLoad({ ...spec, durationSec });
+}
+
+/**
+ * Every scenario warmed up, then measured ROUNDS times in turn, so that a machine whose speed
+ * drifts (a shared VM) slows all of them alike; each row is the median round by requests/s.
+ */
+async function measureInterleaved(scenarios: Scenario[]): Promise<Row[]> {
+  for (const scenario of scenarios) await run(scenario, WARMUP_SEC);
+  const runs = new Map<Scenario, LoadResult[]>(scenarios.map((s) => [s, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const scenario of scenarios) {
+      const result = await run(scenario, DURATION_SEC);
+      runs.get(scenario)?.push(result);
+      console.error(`round ${round + 1} ${scenario.name}: ${result.requestsPerSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`);
+    }
+  }
+  return scenarios.map((scenario) => {
+    const sorted = [...(runs.get(scenario) ?? [])].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+    const median = sorted[Math.floor(sorted.length / 2)] as LoadResult;
+    const errors = sorted.reduce((sum, r) => sum + r.errors, 0);
+    const non2xx = sorted.reduce((sum, r) => sum + r.non2xx, 0);
+    return { name: scenario.name, ...median, errors, non2xx, peakRssMb: scenario.server.peakRssMb(), rounds: runs.get(scenario) ?? [] };
+  });
 }
 
 async function mintBenchToken(gatewayPort: number): Promise<string> {
@@ -53,15 +86,6 @@ async function mintBenchToken(gatewayPort: number): Promise<string> {
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
-async function withServer<T>(server: Promise<BenchProcess>, use: (s: BenchProcess) => Promise<T>): Promise<T> {
-  const s = await server;
-  try {
-    return await use(s);
-  } finally {
-    await s.stop();
-  }
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
   const redis = await TestRedis.start();
@@ -75,45 +99,40 @@ async function main(): Promise<void> {
     API_MINT_LIMITS: 'off',
     ...extra,
   });
-  const rows: Row[] = [];
+  const servers: BenchProcess[] = [];
+  const serve = async (server: Promise<BenchProcess>): Promise<BenchProcess> => {
+    const s = await server;
+    servers.push(s);
+    return s;
+  };
   try {
-    console.error(`load generator: ${generator}, ${CONNECTIONS} connections, ${DURATION_SEC} s per run (+${WARMUP_SEC} s warm-up)`);
-    rows.push(await measure('1 mock upstream (direct)', mock, '/v1/chat/completions', { authorization: 'Bearer sk-bench' }, chatBody(false)));
-    rows.push(
-      await withServer(startProcess(tsxArgs(here('./servers/bare-proxy.ts')), { UPSTREAM_URL: upstream }), (s) =>
-        measure('2 node:http + undici proxy', s, '/v1/chat/completions', {}, chatBody(false)),
-      ),
-    );
-    rows.push(
-      await withServer(startProcess(tsxArgs(here('./servers/express-proxy.ts')), { UPSTREAM_URL: upstream }), (s) =>
-        measure('3 minimal Express + undici proxy', s, '/v1/chat/completions', {}, chatBody(false)),
-      ),
-    );
-    rows.push(
-      await withServer(startProcess([GATEWAY_MAIN], gatewayEnv({})), async (s) => {
-        const token = await mintBenchToken(s.port);
-        return measure('4 gateway, memory store', s, '/v1/chat/completions', { authorization: `Bearer ${token}` }, chatBody(false));
-      }),
-    );
-    rows.push(
-      await withServer(startProcess([GATEWAY_MAIN], gatewayEnv({ REDIS_URL: redis.url })), async (s) => {
-        const token = await mintBenchToken(s.port);
-        const auth = { authorization: `Bearer ${token}` };
-        rows.push(await measure('5 gateway, Redis store', s, '/v1/chat/completions', auth, chatBody(false)));
-        return measure('6 gateway, Redis store, streaming', s, '/v1/chat/completions', auth, chatBody(true));
-      }),
-    );
+    console.error(`load generator: ${generator}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_SEC} s per scenario (+${WARMUP_SEC} s warm-up)`);
+    const bare = await serve(startProcess(tsxArgs(here('./servers/bare-proxy.ts')), { UPSTREAM_URL: upstream }));
+    const minimal = await serve(startProcess(tsxArgs(here('./servers/express-proxy.ts')), { UPSTREAM_URL: upstream }));
+    const gatewayMemory = await serve(startProcess([GATEWAY_MAIN], gatewayEnv({})));
+    const gatewayRedis = await serve(startProcess([GATEWAY_MAIN], gatewayEnv({ REDIS_URL: redis.url })));
+    const auth = async (gateway: BenchProcess): Promise<Record<string, string>> => ({ authorization: `Bearer ${await mintBenchToken(gateway.port)}` });
+    const redisAuth = await auth(gatewayRedis);
+    const rows = await measureInterleaved([
+      { name: '1 mock upstream (direct)', server: mock, headers: { authorization: 'Bearer sk-bench' }, body: chatBody(false) },
+      { name: '2 node:http + undici proxy', server: bare, headers: {}, body: chatBody(false) },
+      { name: '3 minimal Express + undici proxy', server: minimal, headers: {}, body: chatBody(false) },
+      { name: '4 gateway, memory store', server: gatewayMemory, headers: await auth(gatewayMemory), body: chatBody(false) },
+      { name: '5 gateway, Redis store', server: gatewayRedis, headers: redisAuth, body: chatBody(false) },
+      { name: '6 gateway, Redis store, streaming', server: gatewayRedis, headers: redisAuth, body: chatBody(true) },
+    ]);
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+
     // 1,000 streams open at once, each delivered slowly by the upstream: memory must stay bounded
-    const slowMock = await startProcess(tsxArgs(here('./servers/mock-upstream.ts')), { STREAM_CHUNK_DELAY_MS: '200', STREAM_CHUNKS: '10' });
-    const streams = await withServer(
-      startProcess([GATEWAY_MAIN], gatewayEnv({ REDIS_URL: redis.url, OPENAI_BASE_URL: `http://127.0.0.1:${slowMock.port}/v1` })),
-      async (s) => runOpenStreams(s, await mintBenchToken(s.port), chatBody(true), 1000),
-    );
-    await slowMock.stop();
+    const slowMock = await serve(startProcess(tsxArgs(here('./servers/mock-upstream.ts')), { STREAM_CHUNK_DELAY_MS: '200', STREAM_CHUNKS: '10' }));
+    const streamGateway = await serve(startProcess([GATEWAY_MAIN], gatewayEnv({ REDIS_URL: redis.url, OPENAI_BASE_URL: `http://127.0.0.1:${slowMock.port}/v1` })));
+    const streams = await runOpenStreams(streamGateway, await mintBenchToken(streamGateway.port), chatBody(true), 1000);
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
 
     const micro = await runMicro(redis.url);
     report(rows, micro, streams, (Date.now() - started) / 1000);
   } finally {
+    await Promise.all(servers.map((s) => s.stop()));
     await mock.stop();
     await redis.stop();
   }
@@ -126,25 +145,31 @@ function report(rows: Row[], micro: Awaited<ReturnType<typeof runMicro>>, stream
     return row;
   };
   const [r2, r3, r4, r5] = ['2', '3', '4', '5'].map(byNumber) as [Row, Row, Row, Row];
+  /** the median over rounds of a figure computed from the runs of one round */
+  const perRound = (figure: (round: number) => number): number => {
+    const values = r3.rounds.map((_, round) => figure(round)).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)] ?? Number.NaN;
+  };
+  const rps = (row: Row, round: number): number => row.rounds[round]?.requestsPerSec ?? Number.NaN;
   const ratios = {
-    'gateway memory / minimal Express (4)/(3)': r4.requestsPerSec / r3.requestsPerSec,
-    'gateway Redis / minimal Express (5)/(3)': r5.requestsPerSec / r3.requestsPerSec,
-    'gateway Redis / bare node:http (5)/(2)': r5.requestsPerSec / r2.requestsPerSec,
-    'added p50 of (5) over (3), ms': r5.p50Ms - r3.p50Ms,
+    'gateway memory / minimal Express (4)/(3)': perRound((i) => rps(r4, i) / rps(r3, i)),
+    'gateway Redis / minimal Express (5)/(3)': perRound((i) => rps(r5, i) / rps(r3, i)),
+    'gateway Redis / bare node:http (5)/(2)': perRound((i) => rps(r5, i) / rps(r2, i)),
+    'added p50 of (5) over (3), ms': perRound((i) => (r5.rounds[i]?.p50Ms ?? Number.NaN) - (r3.rounds[i]?.p50Ms ?? Number.NaN)),
     'Redis quota check / six rate-limiter-flexible calls, 64 concurrent': micro.quotaRedis64PerSec / micro.rlfSixCallsRedis64PerSec,
   };
-  console.log(`\naisbreaker-gateway benchmark (${generator}, ${CONNECTIONS} connections, ${DURATION_SEC} s per run, ${seconds.toFixed(0)} s in all)\n`);
+  console.log(`\naisbreaker-gateway benchmark (${generator}, ${CONNECTIONS} connections, median of ${ROUNDS} interleaved ${DURATION_SEC} s runs per scenario, ${seconds.toFixed(0)} s in all)\n`);
   console.log('| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | non-2xx |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(`| ${r.name} | ${r.requestsPerSec.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.peakRssMb.toFixed(0)} | ${r.errors} | ${r.non2xx} |`);
   }
-  console.log('\n| ratio | value |\n|---|---:|');
+  console.log('\n| ratio (median of the rounds\' ratios) | value |\n|---|---:|');
   for (const [name, value] of Object.entries(ratios)) console.log(`| ${name} | ${value.toFixed(2)} |`);
   console.log('\n| micro-benchmark | ops/s |\n|---|---:|');
   for (const [name, value] of Object.entries(micro)) console.log(`| ${name} | ${value.toFixed(0)} |`);
   console.log(`\n1,000 concurrent streams: ${streams.completed} completed, ${streams.failed} failed, slowest ${streams.slowestMs.toFixed(0)} ms, gateway peak RSS ${streams.peakRssMb.toFixed(0)} MB`);
-  const json = { generator, connections: CONNECTIONS, durationSec: DURATION_SEC, rows, ratios, micro, streams };
+  const json = { generator, connections: CONNECTIONS, durationSec: DURATION_SEC, rounds: ROUNDS, rows, ratios, micro, streams };
   console.log('\n' + JSON.stringify(json));
   mkdirSync(here('./results'), { recursive: true });
   writeFileSync(here('./results/latest.json'), JSON.stringify(json, null, 2));
