@@ -70,9 +70,11 @@ describe('quotas across three gateway processes sharing one Redis', () => {
     const results = await burst(token, 200, (i) => `10.0.${i % 7}.1`);
     expectNoFallback();
     expect(tally(results.map((r) => r.status))).toEqual({ 200: 25, 429: 175 });
-    // every instance took part in the admissions' race, not one alone
-    const admittedBy = new Set(results.filter((r) => r.status === 200).map((r) => r.instance));
-    expect(admittedBy.size).toBeGreaterThan(1);
+    // every instance took part in the race (which one wins the admissions is up to the scheduler:
+    // on a busy machine one instance may take all 25)
+    for (let instance = 0; instance < instances.length; instance++) {
+      expect(results.filter((r) => r.instance === instance).length).toBeGreaterThan(60);
+    }
     // and the limit keeps holding afterwards on every instance
     for (const gw of instances) expect(await statusOf(await call(gw.url, token, '10.1.1.1'))).toBe(429);
   });
