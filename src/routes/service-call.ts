@@ -54,7 +54,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
       serviceId: target.serviceId,
       engine: target.engine,
       secret,
-      signal: abortOnClose(res),
+      signal: abortOnClose(req, res),
       onUsage: (usage) => {
         req.settleLlmTokens?.(usage.total_tokens);
         deps.metrics.countLlmTokens(project, target.prefix, usage.total_tokens);
@@ -69,11 +69,12 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
 }
 
 /** Aborted when the client goes away before the response is complete: the upstream call stops with it. */
-function abortOnClose(res: Response): AbortSignal {
+function abortOnClose(req: Request, res: Response): AbortSignal {
   const controller = new AbortController();
   const abort = (): void => controller.abort(new Error('client closed the connection'));
   // the client may have left while the request was still being authenticated and checked
-  if (res.destroyed || res.socket === null || res.socket.destroyed) abort();
+  // (the request's socket: a pipelined response has none of its own until those before it are done)
+  if (res.destroyed || req.socket.destroyed) abort();
   else
     res.once('close', () => {
       if (!res.writableFinished) abort();

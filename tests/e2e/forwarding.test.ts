@@ -356,3 +356,36 @@ function memoryInUse(): number {
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;
 }
+
+describe('HTTP/1.1 pipelining', () => {
+  it('answers every pipelined request on one connection (a queued response has no socket of its own yet)', async () => {
+    const mock = await MockOpenAi.start();
+    const gw = await startGateway({ OPENAI_BASE_URL: mock.baseUrl });
+    try {
+      const token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: SECRET }] } });
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'piped' }] });
+      const request = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const socket = connect(gw.port, '127.0.0.1');
+      let received = '';
+      const answered = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only got: ${received.slice(0, 300)}`)), 5000);
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.toString('utf8');
+          if ((received.match(/"finish_reason":"stop"/g) ?? []).length === 3) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      socket.write(request + request + request);
+      await answered;
+      socket.destroy();
+      expect(received.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
+      expect(received.split(JSON.stringify(mockAnswer('piped')).slice(1, -1)).length - 1).toBe(3);
+      expect(mock.received.filter((r) => r.closedEarly)).toEqual([]);
+    } finally {
+      await gw.close();
+      await mock.close();
+    }
+  });
+});
