@@ -8,8 +8,8 @@ export const FORWARD_TOKEN_PLACEHOLDER = '{{secret}}';
  * serviceId is a prefix of the requested one ('' matches every service). An operator key's: the
  * server's own secret for the service (e.g. OPENAI_API_KEY), never offered to tokens.
  */
-export function secretForService(principal: Principal, serviceId: string, operatorSecret: (serviceId: string) => string | undefined): string | undefined {
-  if (principal.kind === 'key') return operatorSecret(serviceId);
+export function secretForService(principal: Principal, serviceId: string, operatorSecret: string | undefined): string | undefined {
+  if (principal.kind === 'key') return operatorSecret;
   const entry = principal.claims.serviceSecrets.find((s) => serviceId.startsWith(s.serviceId));
   if (!entry) return undefined;
   return entry.authSecret === FORWARD_TOKEN_PLACEHOLDER ? principal.token : entry.authSecret;

@@ -77,18 +77,16 @@ export class DenyCachingStore implements QuotaStore {
       }
     }
     if (this.denials.size === 0) return undefined;
-    for (const key of plan.counters.map((c) => c.key)) {
-      const entry = this.denials.get(key);
+    for (const counter of plan.counters) {
+      const entry = this.denials.get(counter.key);
       if (!entry) continue;
       if (entry.untilMs <= nowMs) {
-        this.denials.delete(key);
+        this.denials.delete(counter.key);
         continue;
       }
-      const { decision } = entry;
       // the denial may have been another plan's (a parent's counter a child spends too): name the
       // counter as this plan knows it, e.g. as an ancestor's
-      const counter = plan.counters.find((c) => c.key === key) ?? decision.counter;
-      return { ...decision, counter, retryAfterMs: entry.untilMs - nowMs };
+      return { ...entry.decision, counter, retryAfterMs: entry.untilMs - nowMs };
     }
     return undefined;
   }

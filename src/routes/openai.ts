@@ -103,7 +103,7 @@ function modelsFor(principal: Express.Request['principal'], registry: ServiceReg
   const ids: string[] = [];
   for (const entry of registry.entries()) {
     for (const id of [entry.prefix, ...entry.service.models().map((engine) => `${entry.prefix}/${engine}`)]) {
-      if (!entry.service.needsSecret || secretForService(principal, id, () => undefined) !== undefined) ids.push(id);
+      if (!entry.service.needsSecret || secretForService(principal, id, undefined) !== undefined) ids.push(id);
     }
   }
   return ids;

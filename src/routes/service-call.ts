@@ -31,7 +31,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
   const principal = req.principal;
   if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
   await deps.admitModel(req, res, target.serviceId);
-  const secret = secretForService(principal, target.serviceId, () => target.operatorSecret);
+  const secret = secretForService(principal, target.serviceId, target.operatorSecret);
   if (target.service.needsSecret && secret === undefined) {
     throw new ApiError(
       401,

@@ -1,5 +1,5 @@
 import { decodeConversationState, encodeConversationState, textMessages, type Message } from './conversation.js';
-import { completionChunk, completionId, completionObject, inputsFromMessages } from './openai-format.js';
+import { completionChunk, completionId, completionObject, conversationOf } from './openai-format.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
 
 /**
@@ -37,7 +37,7 @@ export class LocalChatService implements AisService {
     const id = completionId();
     const created = Math.floor(Date.now() / 1000);
     const model = call.serviceId;
-    const text = this.answerTo(textMessages(inputsFromMessages(request.body.messages)));
+    const text = this.answerTo(conversationOf(request.body.messages));
     if (request.body.stream !== true) {
       return { kind: 'json', body: Buffer.from(JSON.stringify(completionObject(id, model, text, created))) };
     }

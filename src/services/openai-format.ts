@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Input, LlmUsage } from './types.js';
+import type { Message } from './conversation.js';
+import type { LlmUsage } from './types.js';
 
 /**
  * The OpenAI chat completions format, both ways: AIsBreaker inputs to OpenAI messages (for
@@ -19,10 +20,11 @@ export function messageText(content: unknown): string {
     .join('');
 }
 
-export function inputsFromMessages(messages: unknown[]): Input[] {
+/** OpenAI messages as the local services' conversation: role and text of each. */
+export function conversationOf(messages: unknown[]): Message[] {
   return messages.map((m) => {
     const message = m as { role?: unknown; content?: unknown } | null;
-    return { text: { role: typeof message?.role === 'string' ? message.role : 'user', content: messageText(message?.content) } };
+    return { role: typeof message?.role === 'string' ? message.role : 'user', content: messageText(message?.content) };
   });
 }
 

@@ -80,7 +80,8 @@ export class ServiceRegistry {
     const slash = model.indexOf('/');
     if (colon <= 0 || (slash >= 0 && slash < colon)) return false;
     const task = model.slice(0, colon + 1);
-    return this.ids().some((id) => id.startsWith(task));
+    for (const prefix of this.services.keys()) if (prefix.startsWith(task)) return true;
+    return false;
   }
 
   /** Lets in-flight calls finish, then releases every upstream connection. */
