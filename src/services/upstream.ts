@@ -82,7 +82,7 @@ export class Upstream {
 
   /** 502 for an event stream that ended without its closing `[DONE]`. */
   truncated(): UpstreamError {
-    return upstreamError(502, 'UPSTREAM_ERROR', 'truncated', `service "${this.serviceId}" ended its stream before the answer was complete`);
+    return new UpstreamError(502, 'UPSTREAM_ERROR', 'truncated', `service "${this.serviceId}" ended its stream before the answer was complete`);
   }
 
   /** An answer's JSON; 502 when the upstream sent something else. */
@@ -90,7 +90,7 @@ export class Upstream {
     try {
       return JSON.parse(text);
     } catch {
-      throw upstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${this.serviceId}" sent an answer that is not JSON`);
+      throw new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${this.serviceId}" sent an answer that is not JSON`);
     }
   }
 
@@ -101,19 +101,19 @@ export class Upstream {
     const service = `service "${this.serviceId}"`;
     switch (code) {
       case 'UND_ERR_CONNECT_TIMEOUT':
-        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'connect-timeout', `${service} did not accept a connection within ${this.options.timeouts.connectMs} ms`);
+        return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'connect-timeout', `${service} did not accept a connection within ${this.options.timeouts.connectMs} ms`);
       case 'UND_ERR_HEADERS_TIMEOUT':
-        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'first-byte-timeout', `${service} did not answer within ${this.options.timeouts.firstByteMs} ms`);
+        return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'first-byte-timeout', `${service} did not answer within ${this.options.timeouts.firstByteMs} ms`);
       case 'UND_ERR_BODY_TIMEOUT':
-        return upstreamError(504, 'UPSTREAM_TIMEOUT', 'idle-timeout', `${service} stopped sending for ${this.options.timeouts.idleMs} ms`);
+        return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'idle-timeout', `${service} stopped sending for ${this.options.timeouts.idleMs} ms`);
       case 'ECONNREFUSED':
       case 'ENOTFOUND':
       case 'EAI_AGAIN':
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
-        return upstreamError(503, 'UPSTREAM_UNAVAILABLE', 'unavailable', `${service} is unreachable`);
+        return new UpstreamError(503, 'UPSTREAM_UNAVAILABLE', 'unavailable', `${service} is unreachable`);
       default:
-        return upstreamError(502, 'UPSTREAM_ERROR', 'connection', `${service} failed: the connection broke`);
+        return new UpstreamError(502, 'UPSTREAM_ERROR', 'connection', `${service} failed: the connection broke`);
     }
   }
 
@@ -131,10 +131,10 @@ export class Upstream {
       const retryAfter = response.headers['retry-after'];
       const headers = typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : undefined;
       const code = response.statusCode === 429 ? 'RATE_LIMITED' : upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
-      if (response.statusCode === 429 && code === 'RATE_LIMITED') details.scope = 'upstream';
-      return upstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
+      if (response.statusCode === 429) details.scope = 'upstream';
+      return new UpstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
     }
-    return upstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
+    return new UpstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
   }
 }
 
@@ -150,10 +150,6 @@ export class UpstreamError extends ApiError {
   ) {
     super(status, code, message, details, headers);
   }
-}
-
-function upstreamError(status: number, code: ErrorCode, kind: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>): UpstreamError {
-  return new UpstreamError(status, code, kind, message, details, headers);
 }
 
 const OWN_ERROR_CODES = new Set<string>([
