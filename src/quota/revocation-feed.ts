@@ -12,7 +12,7 @@ const LEDGER = 'aisbgw:revocations:ledger';
  * token from memory for its quota would keep answering 429 instead of 401, and while Redis is down
  * (QUOTA_BACKEND_FAILURE=memory) only what an instance remembers can refuse a revoked token. So
  * each revocation is published (pub/sub, at once) and kept in a ledger that every instance loads
- * whenever its connection becomes ready (start, reconnect), catching up on what it missed.
+ * each time it has subscribed and its main connection is up (start, reconnect), catching up on what it missed.
  */
 export class RevocationFeed {
   private subscriber: RedisClient | undefined;
@@ -46,19 +46,30 @@ export class RevocationFeed {
         })
         .catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot load the revocation ledger'));
     };
+    // the ledger is read on the main connection, which may come back after the subscriber did
     this.redis.on('ready', catchUp);
     if (this.redis.status === 'ready') catchUp();
 
-    // a subscribed connection can do nothing else; its SUBSCRIBE waits, however long, until Redis
-    // is reachable (ioredis then subscribes again after every reconnect)
+    // a subscribed connection can do nothing else. It waits, however long, until Redis is
+    // reachable; each time it is (start, reconnect) it subscribes and only then loads the ledger,
+    // so no revocation falls into the gap between the two (a cluster's own subscriber, which moves
+    // between nodes by itself, keeps resubscribing itself)
     const options = { enableOfflineQueue: true, maxRetriesPerRequest: null };
-    const subscriber = this.redis instanceof Cluster ? this.redis.duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...this.redis.options.redisOptions, ...options } }) : this.redis.duplicate(options);
+    const subscriber =
+      this.redis instanceof Cluster
+        ? this.redis.duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...this.redis.options.redisOptions, ...options } })
+        : this.redis.duplicate({ ...options, autoResubscribe: false });
     subscriber.on('error', (err: Error) => this.logger.debug({ reason: err.message }, 'revocation feed connection error'));
     subscriber.on('message', (_channel: string, text: string) => {
       const message = parse(text);
       if (message) onRevoked(message.key, message.untilMs);
     });
-    subscriber.subscribe(CHANNEL).catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot subscribe to revocations'));
+    subscriber.on('ready', () => {
+      subscriber
+        .subscribe(CHANNEL)
+        .then(catchUp)
+        .catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot subscribe to revocations'));
+    });
     this.subscriber = subscriber;
   }
 
