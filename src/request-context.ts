@@ -47,6 +47,9 @@ export function safePath(path: string): string {
  * credential only by fingerprint, an operator key's project and the service called.
  */
 export function requestContext(logger: Logger): RequestHandler {
+  // the access line holds only the fields below, none of which can carry a secret: it skips the
+  // redaction pass, which costs more than writing the line itself
+  const accessLog = logger.child({}, { redact: { paths: [] } });
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     const requestId = incoming !== undefined && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -55,8 +58,9 @@ export function requestContext(logger: Logger): RequestHandler {
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.once('close', () => {
-      req.log?.info(
+      accessLog.info(
         {
+          reqId: requestId,
           method: req.method,
           path: safePath(req.path),
           status: res.statusCode,

@@ -279,12 +279,18 @@ describe('POST /api/v1/oauth/token: minting (open, as on AIsBreaker)', () => {
     const res = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: '', authSecret: secret }] }, clientSecret: 'also-never-logged-client-secret' });
     expect(res.status, res.text).toBe(200);
     const token = res.json.access_token;
+    // first sight and a cached open: both access lines name the token by its fingerprint
     expect((await useToken(gw.url, token, 'log test')).status).toBe(200);
+    expect((await useToken(gw.url, token, 'log test again')).status).toBe(200);
     // a failing request with the token's tail altered, and one with a bad body
-    expect((await useToken(gw.url, tamperToken(token))).status).toBe(401);
+    const tampered = tamperToken(token);
+    expect((await useToken(gw.url, tampered)).status).toBe(401);
     expect((await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'x', authSecret: secret }], extra: 1 } })).status).toBe(400);
     const logs = gw.logs.join('\n');
-    expect(logs).toContain(createHash('sha256').update(token).digest('hex').slice(0, 8));
+    const fingerprintOf = (credential: string): string => createHash('sha256').update(credential).digest('hex').slice(0, 8);
+    const accessLines = gw.logs.flatMap((line) => line.split('\n')).filter((line) => line.includes('"msg":"request"')).map((line) => JSON.parse(line) as { credential?: string; status: number });
+    expect(accessLines.filter((line) => line.credential === fingerprintOf(token) && line.status === 200)).toHaveLength(2);
+    expect(accessLines.filter((line) => line.credential === fingerprintOf(tampered) && line.status === 401)).toHaveLength(1);
     expect(logs).toContain('token minted');
     for (const hidden of [secret, token, token.slice('aisbreaker_'.length), token.slice(-40), 'also-never-logged-client-secret', 'test-secret-0123456789']) {
       expect(logs).not.toContain(hidden);
