@@ -12,6 +12,7 @@ import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { ReloadingConfigFile, type ConfigSection } from './config-reload.js';
 import { KeyDirectory } from './keys/directory.js';
+import { parseKeysSection } from './config-sections.js';
 import { Metrics } from './metrics.js';
 import { docsRoutes } from './routes/docs.js';
 import { deploymentRoutes } from './routes/deployments.js';
@@ -55,7 +56,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const metrics = options.metrics ?? new Metrics({ processMetrics: true });
   let operatorKeys = KeyDirectory.empty();
   const keysSection: ConfigSection = (file) => {
-    const parsed = KeyDirectory.parse({ keys: file.keys, roles: file.roles });
+    const parsed = parseKeysSection(file);
     if ('problems' in parsed) return parsed;
     return { apply: () => (operatorKeys = parsed.directory), warnings: parsed.directory.warnings };
   };

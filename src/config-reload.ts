@@ -29,7 +29,7 @@ export class ReloadingConfigFile {
 
   /** Loads the file or throws a ConfigError listing every problem. */
   load(): void {
-    const text = this.read();
+    const text = readConfigText(this.path);
     this.applyText(text);
   }
 
@@ -53,7 +53,7 @@ export class ReloadingConfigFile {
   private reload(): void {
     let text: string;
     try {
-      text = this.read();
+      text = readConfigText(this.path);
     } catch (err) {
       this.logProblems(err);
       return;
@@ -72,29 +72,8 @@ export class ReloadingConfigFile {
     this.logger.error({ file: this.path, problems }, 'config file change ignored: the last good config stays in force');
   }
 
-  private read(): string {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      throw new ConfigError([`AISBREAKER_CONFIG: cannot read ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
-    }
-    if (Buffer.byteLength(text) > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${this.path}: larger than ${MAX_CONFIG_FILE_BYTES} bytes`]);
-    return text;
-  }
-
   private applyText(text: string): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new ConfigError([`${this.path}: not valid JSON (${(err as Error).message})`]);
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError([`${this.path}: must be a JSON object`]);
-    const results = this.sections.map((section) => section(json as Record<string, unknown>));
-    const problems = results.flatMap((r) => ('problems' in r ? r.problems : []));
-    if (problems.length > 0) throw new ConfigError(problems.map((p) => `${this.path}: ${p}`));
-    for (const result of results) {
+    for (const result of checkedSections(this.path, text, this.sections)) {
       if ('apply' in result) {
         result.apply();
         for (const warning of result.warnings ?? []) this.logger.warn({ file: this.path }, warning);
@@ -102,4 +81,41 @@ export class ReloadingConfigFile {
     }
     this.lastText = text;
   }
+}
+
+/** Every problem of the file at `path` for these sections, without applying anything. */
+export function configFileProblems(path: string, sections: ConfigSection[]): string[] {
+  try {
+    checkedSections(path, readConfigText(path), sections);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+}
+
+function readConfigText(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`AISBREAKER_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  if (Buffer.byteLength(text) > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${path}: larger than ${MAX_CONFIG_FILE_BYTES} bytes`]);
+  return text;
+}
+
+/** Each section's verdict on the file; a ConfigError listing every problem when any section has one. */
+function checkedSections(path: string, text: string, sections: ConfigSection[]): ReturnType<ConfigSection>[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`${path}: not valid JSON (${(err as Error).message})`]);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError([`${path}: must be a JSON object`]);
+  const results = sections.map((section) => section(json as Record<string, unknown>));
+  const problems = results.flatMap((r) => ('problems' in r ? r.problems : []));
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${path}: ${p}`));
+  return results;
 }

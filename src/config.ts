@@ -73,12 +73,15 @@ export function orExitOnConfigError<T>(step: () => T): T {
   try {
     return step();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const problem of err.problems) console.error(`config error: ${problem}`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) exitOnConfigProblems(err.problems);
     throw err;
   }
+}
+
+/** Ends the process with one clear line per problem. */
+export function exitOnConfigProblems(problems: string[]): never {
+  for (const problem of problems) console.error(`config error: ${problem}`);
+  process.exit(2);
 }
 
 /** Why Express would refuse this `trust proxy` value (it throws on an entry that is no address or range). */

@@ -1,6 +1,22 @@
-import { loadConfig, orExitOnConfigError } from './config.js';
+import { ConfigError, exitOnConfigProblems, loadConfig, type Config } from './config.js';
 
 /** Process entry of `npm start`. The settings are checked before the rest of the gateway is even loaded. */
-const config = orExitOnConfigError(() => loadConfig(process.env));
+const config = await loadSettings();
 const { serve } = await import('./server.js');
 await serve(config);
+
+/**
+ * The environment's settings, or exit. When they have problems, the config file's problems are
+ * listed with them (the gateway otherwise checks the file as it loads it), so that one failed
+ * start names everything there is to fix.
+ */
+async function loadSettings(): Promise<Config> {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const path = process.env.AISBREAKER_CONFIG?.trim();
+    const fileProblems = path ? (await import('./config-sections.js')).configFileProblemsAtStart(path) : [];
+    return exitOnConfigProblems([...err.problems, ...fileProblems]);
+  }
+}

@@ -256,6 +256,8 @@ describe('start-up fails fast with one clear line per bad setting', () => {
       configNotJson: { AISBREAKER_CONFIG: join(dir, 'broken.json') },
       configInvalid: { AISBREAKER_CONFIG: join(dir, 'invalid.json') },
       several: { AISBREAKER_SECRET: 'short', PORT: '-1', QUOTA_BACKEND_FAILURE: 'maybe', SHUTDOWN_GRACE_MS: 'soon' },
+      envAndFile: { PORT: 'http', AISBREAKER_CONFIG: join(dir, 'invalid.json') },
+      envAndMissingFile: { PORT: 'http', AISBREAKER_CONFIG: join(dir, 'missing.json') },
     };
     const results = await Promise.all(Object.entries(envs).map(async ([name, env]) => [name, await startExpectingFailure(env, dir)] as const));
     attempts = Object.fromEntries(results);
@@ -306,5 +308,15 @@ describe('start-up fails fast with one clear line per bad setting', () => {
 
   it('several bad settings at once: one line for each', () => {
     expectFailure('several', [/^config error: PORT:/, /^config error: AISBREAKER_SECRET:/, /^config error: QUOTA_BACKEND_FAILURE:/, /^config error: SHUTDOWN_GRACE_MS:/]);
+  });
+
+  it('bad settings and a bad config file: the problems of both are listed, not the file only once the settings are fixed', () => {
+    const attempt = expectFailure('envAndFile', [
+      /^config error: PORT: "http"/,
+      /^config error: .*invalid\.json: roles\.r\..*requestMinute.*positive integer/,
+      /^config error: .*invalid\.json: keys\[sha256:[0-9a-f]{12}…\]: role "nope" does not exist/,
+    ]);
+    expect(attempt.errors.join('\n')).not.toContain(KEY);
+    expectFailure('envAndMissingFile', [/^config error: PORT: "http"/, /^config error: AISBREAKER_CONFIG: cannot read .*missing\.json \(ENOENT\)/]);
   });
 });
