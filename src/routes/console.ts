@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Router, type Response } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { CONSOLE_CSS, CONSOLE_HTML } from '../console/assets.js';
 import { DEFAULT_EXPIRATION_TIME_SPAN } from '../token/mint-request.js';
+import { pageHeaders } from './page-headers.js';
 
 export interface ConsoleDeps {
   /** the registered serviceIds (the registry may be replaced on a config reload) */
@@ -16,28 +17,14 @@ export interface ConsoleDeps {
  * Strict: the page's own scripts and stylesheet only, requests to this origin only; no inline
  * script or style, no frame, no plugin, no other origin for anything.
  */
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
-function secureHeaders(res: Response): void {
-  res.set({
-    'Content-Security-Policy': CONSOLE_CSP,
-    'X-Content-Type-Options': 'nosniff',
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Resource-Policy': 'same-origin',
-    'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), payment=()',
-  });
-}
+const secureHeaders = pageHeaders({
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+});
 
 /** Browser modules of the console: the compiled src/console/*.ts, all but the server-side assets. */
 const MODULES = new Set(['app', 'api', 'chat', 'dom', 'format', 'inspect', 'mint', 'state']);
@@ -63,18 +50,15 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
   router.get('/', (_req, res) => {
     res.redirect(302, '/console/');
   });
-  router.get(['/console', '/console/'], (_req, res) => {
-    secureHeaders(res);
+  router.get(['/console', '/console/'], ...secureHeaders, (_req, res) => {
     res.set('Cache-Control', 'no-cache');
     res.type('html').send(CONSOLE_HTML);
   });
-  router.get('/console/console.css', (_req, res) => {
-    secureHeaders(res);
+  router.get('/console/console.css', ...secureHeaders, (_req, res) => {
     res.set('Cache-Control', 'no-cache');
     res.type('css').send(CONSOLE_CSS);
   });
-  router.get('/console/config.json', (_req, res) => {
-    secureHeaders(res);
+  router.get('/console/config.json', ...secureHeaders, (_req, res) => {
     res.set('Cache-Control', 'no-store');
     res.json({
       adminKeyRequired: deps.adminKeyRequired,
@@ -83,13 +67,10 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
       defaultExpirationTimeSpan: DEFAULT_EXPIRATION_TIME_SPAN,
     });
   });
-  router.get('/console/:module.js', (req, res, next) => {
-    const name = req.params.module;
-    if (!MODULES.has(name)) {
-      next();
-      return;
-    }
-    secureHeaders(res);
+  // only the browser modules: any other name is left to the 404 further on
+  const browserModule: RequestHandler = (req, _res, next) => next(MODULES.has(String(req.params.module)) ? undefined : 'route');
+  router.get('/console/:module.js', browserModule, ...secureHeaders, (req, res, next) => {
+    const name = String(req.params.module);
     res.set('Cache-Control', 'no-cache');
     res.type('text/javascript');
     res.sendFile(`${name}.js`, { root: directory, dotfiles: 'deny' }, (err) => {

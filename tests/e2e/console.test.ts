@@ -61,7 +61,18 @@ describe('web console', () => {
     expect(csp).toContain("connect-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe');
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // helmet's other protections, on the page and on each of its files; no HSTS (TLS is the proxy's business)
+    for (const path of ['/console/', '/console/console.css', '/console/app.js', '/console/config.json']) {
+      const headers = (await fetch(`${gw.url}${path}`)).headers;
+      expect(headers.get('content-security-policy'), path).toBe(csp);
+      expect(headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(headers.get('x-frame-options'), path).toBe('DENY');
+      expect(headers.get('referrer-policy'), path).toBe('no-referrer');
+      expect(headers.get('cross-origin-opener-policy'), path).toBe('same-origin');
+      expect(headers.get('cross-origin-resource-policy'), path).toBe('same-origin');
+      expect(headers.get('permissions-policy'), path).toContain('camera=()');
+      expect(headers.get('strict-transport-security'), path).toBeNull();
+    }
     const html = await res.text();
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/); // every script is a file of this origin
     expect(html).not.toMatch(/\sstyle=|<style/);

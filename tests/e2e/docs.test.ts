@@ -35,7 +35,9 @@ describe('API documentation', () => {
     const res = await fetch(`${gw.url}/docs`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
-    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none';style-src 'unsafe-inline';base-uri 'none';frame-ancestors 'none'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const html = await res.text();
     expect(html).toContain('<code>/api/v1/oauth/token</code>');
     expect(html).toContain('<code>/api/v1/process</code>');
