@@ -5,6 +5,8 @@ import type { RedisClient } from './redis-connection.js';
 const CHANNEL = 'aisbgw:revocations';
 /** every live revocation, scored by when it ends: what an instance loads when it (re)connects */
 const LEDGER = 'aisbgw:revocations:ledger';
+/** how often the ledger is read anyway: a backstop for what pub/sub can miss without a reconnect */
+const LEDGER_RELOAD_MS = 5_000;
 
 /**
  * Tells every instance about revocations, for what it remembers locally (DenyCachingStore).
@@ -12,10 +14,14 @@ const LEDGER = 'aisbgw:revocations:ledger';
  * token from memory for its quota would keep answering 429 instead of 401, and while Redis is down
  * (QUOTA_BACKEND_FAILURE=memory) only what an instance remembers can refuse a revoked token. So
  * each revocation is published (pub/sub, at once) and kept in a ledger that every instance loads
- * each time it has subscribed and its main connection is up (start, reconnect), catching up on what it missed.
+ * each time it has subscribed and its main connection is up (start, reconnect), catching up on
+ * what it missed, and every few seconds besides: a cluster's subscriber moves to another node by
+ * itself, and what is published meanwhile is lost without any event that would tell.
  */
 export class RevocationFeed {
   private subscriber: RedisClient | undefined;
+  private reloads: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -50,11 +56,16 @@ export class RevocationFeed {
     this.redis.on('ready', catchUp);
     if (this.redis.status === 'ready') catchUp();
 
+    this.reloads = setInterval(() => {
+      if (this.redis.status === 'ready') catchUp();
+    }, LEDGER_RELOAD_MS).unref();
+
     // a subscribed connection can do nothing else. It waits, however long, until Redis is
-    // reachable; each time it is (start, reconnect) it subscribes and only then loads the ledger,
-    // so no revocation falls into the gap between the two (a cluster's own subscriber, which moves
-    // between nodes by itself, keeps resubscribing itself)
-    const options = { enableOfflineQueue: true, maxRetriesPerRequest: null };
+    // reachable (no command timeout: a slow SUBSCRIBE still completes); each time it is (start,
+    // reconnect) it subscribes and only then loads the ledger, so no revocation falls into the gap
+    // between the two. (A cluster's own subscriber resubscribes by itself when it moves; the
+    // periodic reload above covers that move.)
+    const options = { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
     const subscriber =
       this.redis instanceof Cluster
         ? this.redis.duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...this.redis.options.redisOptions, ...options } })
@@ -68,12 +79,18 @@ export class RevocationFeed {
       subscriber
         .subscribe(CHANNEL)
         .then(catchUp)
-        .catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot subscribe to revocations'));
+        .catch((err: unknown) => {
+          if (this.closed) return;
+          this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot subscribe to revocations: reconnecting to try again');
+          subscriber.disconnect(true);
+        });
     });
     this.subscriber = subscriber;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.reloads);
     const subscriber = this.subscriber;
     if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
   }

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { expectError, expectServes, postForm, useToken, within } from '../helpers/lifecycle-helpers.js';
+import { expectError, expectServes, getJson, postForm, useToken, within } from '../helpers/lifecycle-helpers.js';
 import { TestRedis } from '../helpers/redis-server.js';
+import { revocationKey } from '../../src/quota/plan.js';
 
 /**
  * Revocations while Redis is away: under QUOTA_BACKEND_FAILURE=memory an instance serves from its
@@ -55,5 +56,27 @@ describe('revocations and Redis outages', () => {
     // ...and turns that into a revocation within the second of a's revoke
     expect((await postForm<{ revoked: boolean }>(`${a.url}/api/v1/oauth/revoke`, { token })).json.revoked).toBe(true);
     await within(1000, async () => (await useToken(b.url, token)).status === 401);
+  });
+
+  it('a revocation whose announcement was lost still reaches an instance: the ledger is read every few seconds', async () => {
+    const redis = await TestRedis.start();
+    started.push({ close: () => redis.stop() });
+    const b = await start(redis);
+    const token = await mint(b.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerHour: 1 } } } });
+    const { jti, exp } = (await getJson<{ jti: string; exp: number }>(`${b.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${token}` })).json;
+    expect((await useToken(b.url, token)).status).toBe(200);
+    expectError(await useToken(b.url, token), 429, 'RATE_LIMITED'); // from now on refused from memory
+    // revoked the way an instance does it, but with the pub/sub message lost (as when a cluster's
+    // subscriber is moving to another node): only the ledger tells
+    const client = redis.client();
+    try {
+      await client.set(revocationKey(jti), '1', 'PXAT', exp * 1000);
+      await client.zadd('aisbgw:revocations:ledger', exp * 1000, revocationKey(jti));
+    } finally {
+      client.disconnect();
+    }
+    const waited = await within(8000, async () => (await useToken(b.url, token)).status === 401);
+    expect(waited).toBeLessThan(8000);
+    expectError(await useToken(b.url, token), 401, 'REVOKED_API_KEY');
   });
 });
