@@ -41,10 +41,11 @@ export function safePath(path: string): string {
 }
 
 /**
- * Gives each request an id (the caller's X-Request-Id when it is a plain token, a new UUID
- * otherwise), returns it, and writes one log line when the response is done. The line names the
- * path without its query string (and without credential-like segments, see safePath), the
- * credential only by fingerprint, an operator key's project and the service called.
+ * Gives each request an id (the caller's X-Request-Id when it is a plain token that does not look
+ * like a key, a new UUID otherwise), returns it, and writes one log line when the response is
+ * done. The line names the path without its query string (and without credential-like segments,
+ * see safePath), the credential only by fingerprint, an operator key's project and the service
+ * called.
  */
 export function requestContext(logger: Logger): RequestHandler {
   // the access line holds only the fields below, none of which can carry a secret: it skips the
@@ -52,7 +53,8 @@ export function requestContext(logger: Logger): RequestHandler {
   const accessLog = logger.child({}, { redact: { paths: [] } });
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
-    const requestId = incoming !== undefined && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    // echoed and logged: so never a value that looks like a key a client sent in the wrong header
+    const requestId = incoming !== undefined && SAFE_REQUEST_ID.test(incoming) && !CREDENTIAL_ANYWHERE.test(incoming) ? incoming : randomUUID();
     req.requestId = requestId;
     req.log = logger.child({ reqId: requestId });
     res.setHeader('X-Request-Id', requestId);
