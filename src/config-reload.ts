@@ -1,4 +1,4 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from './config.js';
@@ -95,13 +95,25 @@ export function configFileProblems(path: string, sections: ConfigSection[]): str
 }
 
 function readConfigText(path: string): string {
+  const unreadable = (err: unknown): ConfigError => new ConfigError([`AISBREAKER_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  const tooLarge = new ConfigError([`${path}: larger than ${MAX_CONFIG_FILE_BYTES} bytes`]);
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (err) {
+    throw unreadable(err);
+  }
+  // checked before reading: a FIFO would block the read, a huge file fill the memory
+  if (!stats.isFile()) throw new ConfigError([`${path}: not a regular file`]);
+  if (stats.size > MAX_CONFIG_FILE_BYTES) throw tooLarge;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([`AISBREAKER_CONFIG: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+    throw unreadable(err);
   }
-  if (Buffer.byteLength(text) > MAX_CONFIG_FILE_BYTES) throw new ConfigError([`${path}: larger than ${MAX_CONFIG_FILE_BYTES} bytes`]);
+  // it may have grown between the two looks
+  if (Buffer.byteLength(text) > MAX_CONFIG_FILE_BYTES) throw tooLarge;
   return text;
 }
 

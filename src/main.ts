@@ -16,7 +16,13 @@ async function loadSettings(): Promise<Config> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const path = process.env.AISBREAKER_CONFIG?.trim();
-    const fileProblems = path ? (await import('./config-sections.js')).configFileProblemsAtStart(path) : [];
+    let fileProblems: string[] = [];
+    try {
+      if (path) fileProblems = (await import('./config-sections.js')).configFileProblemsAtStart(path);
+    } catch {
+      // the settings' own problems are what matters now; the file is checked again on the next start
+      fileProblems = [`AISBREAKER_CONFIG: ${path} could not be checked`];
+    }
     return exitOnConfigProblems([...err.problems, ...fileProblems]);
   }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
@@ -246,6 +246,8 @@ describe('start-up fails fast with one clear line per bad setting', () => {
     const address = busy.address();
     busyPort = typeof address === 'object' && address ? address.port : 0;
     writeFileSync(join(dir, 'broken.json'), '{"keys": {');
+    execFileSync('mkfifo', [join(dir, 'fifo.json')]);
+    writeFileSync(join(dir, 'huge.json'), `{"pad":"${'x'.repeat(5 * 1024 * 1024)}"}`);
     writeFileSync(join(dir, 'invalid.json'), JSON.stringify({ keys: { [KEY]: { project: 'P', role: 'nope' } }, roles: { r: { limits: { 'chat:dummy': { requestMinute: -1 } } } } }));
     const envs: Record<string, Record<string, string>> = {
       badSecret: { AISBREAKER_SECRET: BAD_SECRET },
@@ -255,6 +257,8 @@ describe('start-up fails fast with one clear line per bad setting', () => {
       configMissing: { AISBREAKER_CONFIG: join(dir, 'missing.json') },
       configNotJson: { AISBREAKER_CONFIG: join(dir, 'broken.json') },
       configInvalid: { AISBREAKER_CONFIG: join(dir, 'invalid.json') },
+      configFifo: { AISBREAKER_CONFIG: join(dir, 'fifo.json') },
+      configHuge: { AISBREAKER_CONFIG: join(dir, 'huge.json') },
       several: { AISBREAKER_SECRET: 'short', PORT: '-1', QUOTA_BACKEND_FAILURE: 'maybe', SHUTDOWN_GRACE_MS: 'soon' },
       envAndFile: { PORT: 'http', AISBREAKER_CONFIG: join(dir, 'invalid.json') },
       envAndMissingFile: { PORT: 'http', AISBREAKER_CONFIG: join(dir, 'missing.json') },
@@ -304,6 +308,11 @@ describe('start-up fails fast with one clear line per bad setting', () => {
       /^config error: .*invalid\.json: keys\[sha256:[0-9a-f]{12}…\]: role "nope" does not exist/,
     ]);
     expect(attempt.errors.join('\n')).not.toContain(KEY);
+  });
+
+  it('a config path that is no regular file (a FIFO would block the read) or a file over 4 MB: refused before reading', () => {
+    expectFailure('configFifo', [/^config error: .*fifo\.json: not a regular file/]);
+    expectFailure('configHuge', [/^config error: .*huge\.json: larger than 4194304 bytes/]);
   });
 
   it('several bad settings at once: one line for each', () => {
