@@ -1,6 +1,6 @@
 import { readServerSentEvents } from './sse-reader.js';
 import { usageOf } from './openai-format.js';
-import type { Upstream } from './upstream.js';
+import { MAX_ANSWER_BYTES, type Upstream } from './upstream.js';
 import type { ChatCompletionsRequest, ChatCompletionsResult, ServiceCall } from './types.js';
 
 export interface ForwardOptions {
@@ -34,7 +34,7 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
     // some upstreams repeat a running usage on every chunk: the last one is the total
     let usage: unknown;
     try {
-      for await (const event of readServerSentEvents(response.body)) {
+      for await (const event of readServerSentEvents(response.body, MAX_ANSWER_BYTES)) {
         if (event.data === '[DONE]') {
           reportUsage(call, usage);
           return;

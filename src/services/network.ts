@@ -1,7 +1,7 @@
 import { ApiError } from '../errors.js';
 import { forwardChatCompletions } from './chat-forward.js';
 import { readServerSentEvents } from './sse-reader.js';
-import { isOwnErrorCode, upstreamMessage, type Upstream } from './upstream.js';
+import { isOwnErrorCode, MAX_ANSWER_BYTES, upstreamMessage, type Upstream } from './upstream.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseEvent, ResponseFinal, ServiceCall } from './types.js';
 
 /**
@@ -27,7 +27,7 @@ export class AisNetworkService implements AisService {
     if (!streaming) return this.upstream.parseAnswer((await this.upstream.readAll(response.body, call.signal)).toString('utf8')) as ResponseFinal;
 
     try {
-      for await (const event of readServerSentEvents(response.body)) {
+      for await (const event of readServerSentEvents(response.body, MAX_ANSWER_BYTES)) {
         const data = this.upstream.parseAnswer(event.data);
         if (event.event === 'progress') await call.onProgress?.(data as ResponseEvent);
         else if (event.event === 'final') return data as ResponseFinal;

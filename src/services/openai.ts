@@ -1,7 +1,8 @@
 import { forwardChatCompletions } from './chat-forward.js';
 import { decodeConversationState, encodeConversationState, textMessages } from './conversation.js';
 import { chunkText, completionText } from './openai-format.js';
-import type { Upstream } from './upstream.js';
+import { MAX_ANSWER_BYTES, type Upstream } from './upstream.js';
+import { EventTooLargeError } from './sse-reader.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
 
 export interface OpenAiServiceOptions {
@@ -46,6 +47,8 @@ export class OpenAiCompatibleService implements AisService {
         const delta = chunkText(this.upstream.parseAnswer(data));
         if (delta === '') continue;
         text += delta;
+        // the whole answer is held for the final event: bounded like a whole JSON answer
+        if (text.length > MAX_ANSWER_BYTES) throw this.upstream.failure(new EventTooLargeError(MAX_ANSWER_BYTES), call.signal);
         await call.onProgress?.({ outputs: [{ text: { index: 0, role: 'assistant', content: delta, isDelta: true, isProcessing: true } }] });
       }
     }

@@ -106,6 +106,8 @@ export class Upstream {
         return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'first-byte-timeout', `${service} did not answer within ${this.options.timeouts.firstByteMs} ms`);
       case 'UND_ERR_BODY_TIMEOUT':
         return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'idle-timeout', `${service} stopped sending for ${this.options.timeouts.idleMs} ms`);
+      case 'EVENT_TOO_LARGE':
+        return new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `${service} sent more than ${MAX_ANSWER_BYTES} characters in one stream event or answer`);
       case 'ECONNREFUSED':
       case 'ENOTFOUND':
       case 'EAI_AGAIN':

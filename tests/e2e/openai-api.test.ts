@@ -260,6 +260,19 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     expect((err as Error).message).toContain('before the answer was complete');
   });
 
+  it('cuts a stream whose upstream sends a line that never ends (beyond 16 MB): an error event, memory not filled', async () => {
+    mock.next({ kind: 'endless-line', chars: 20 * 1024 * 1024 });
+    const stream = await client(gw, token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four' }], stream: true });
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+    })().catch((e: unknown) => e);
+    expect(seen).toHaveLength(1); // the first chunk went through before the endless line
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as Error).message).toContain('characters in one stream event or answer');
+    expect((await chat(gw, token, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ok' }] })).status).toBe(200);
+  });
+
   it('keeps an upstream 429 as RATE_LIMITED with scope upstream, and never shows a secret it quotes', async () => {
     // a secret without a well-known prefix, quoted whole past the first 1000 chars and masked
     const plainSecret = 'azure0123456789abcdef0123456789ab';

@@ -15,7 +15,9 @@ export type MockBehaviour =
   /** streams: sends two chunks, then breaks the connection */
   | { kind: 'drop-mid-stream' }
   /** streams: sends two chunks, then ends the response cleanly but without `data: [DONE]` */
-  | { kind: 'end-without-done' };
+  | { kind: 'end-without-done' }
+  /** streams: sends one chunk, then a `data:` line of this many characters that never ends, then holds the connection */
+  | { kind: 'endless-line'; chars: number };
 
 export interface ReceivedRequest {
   method: string;
@@ -149,6 +151,12 @@ export class MockOpenAi {
       if (behaviour.kind === 'stall-mid-stream' && i === 1) return;
       if (behaviour.kind === 'drop-mid-stream' && i === 2) {
         res.socket?.destroy();
+        return;
+      }
+      if (behaviour.kind === 'endless-line' && i === 1) {
+        res.write('data: ');
+        const piece = 'x'.repeat(64 * 1024);
+        for (let sent = 0; sent < behaviour.chars && !res.destroyed; sent += piece.length) res.write(piece);
         return;
       }
       if (behaviour.kind === 'end-without-done' && i === 2) {
