@@ -34,6 +34,8 @@ export function clientAddress(req: Request): string {
 export interface LimitHit {
   scope: CounterSpec['scope'] | 'api';
   window: CounterSpec['window'];
+  /** requests unless said otherwise */
+  unit?: CounterSpec['unit'];
   limit: number;
   ancestorJti?: string;
 }
@@ -45,8 +47,8 @@ export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   return new ApiError(
     429,
     'RATE_LIMITED',
-    `rate limit exceeded: ${counter.limit} requests per ${counter.window} ${who}; retry in ${retryAfterSeconds} s`,
-    { scope: counter.scope, window: counter.window, limit: counter.limit, retryAfterSeconds, ...(counter.ancestorJti ? { ancestor: counter.ancestorJti } : {}) },
+    `rate limit exceeded: ${counter.limit} ${counter.unit === 'tokens' ? 'LLM tokens' : 'requests'} per ${counter.window} ${who}; retry in ${retryAfterSeconds} s`,
+    { scope: counter.scope, window: counter.window, unit: counter.unit ?? 'requests', limit: counter.limit, retryAfterSeconds, ...(counter.ancestorJti ? { ancestor: counter.ancestorJti } : {}) },
     { 'Retry-After': String(retryAfterSeconds), ...rateLimitHeaders(counter.limit, 0, retryAfterMs) },
   );
 }

@@ -130,8 +130,9 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     await second.text();
     const third = await ask(false);
     expect(third.status).toBe(429);
-    const body = (await third.json()) as { error: { code: string; details: { window: string; limit: number } } };
-    expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { window: 'minute', limit: 30 } });
+    const body = (await third.json()) as { error: { code: string; message: string; details: { window: string; limit: number } } };
+    expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { window: 'minute', unit: 'tokens', limit: 30 } });
+    expect(body.error.message).toContain('30 LLM tokens per minute');
     expect(mock.received).toHaveLength(2);
   });
 
