@@ -113,7 +113,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(processRoutes(guard, serviceCalls));
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
-  app.use(lifecycleRoutes({ ...tokenDeps, verifier }));
+  app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits }));
   app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock }));
   app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));

@@ -16,15 +16,7 @@ import { fingerprint, type Principal } from './principal.js';
  */
 export function authenticate(verifier: TokenVerifier, operatorKeys: () => KeyDirectory, failureLimits: ApiRateLimits): RequestHandler {
   return async (req, _res, next) => {
-    const address = clientAddress(req);
-    const blocked = failureLimits.blocked(address, Date.now());
-    if (blocked) throw blocked;
-    try {
-      req.principal = await principalFor(req, verifier, operatorKeys());
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) throw (await failureLimits.consume(address)) ?? err;
-      throw err;
-    }
+    req.principal = await failureLimits.countRefusals(clientAddress(req), () => principalFor(req, verifier, operatorKeys()), (err) => err instanceof ApiError && err.status === 401);
     next();
   };
 }

@@ -43,6 +43,22 @@ export class ApiRateLimits {
   }
 
   /**
+   * Runs `attempt` for `address`: refused at once with the 429 while the address is over a limit
+   * here; an attempt that fails as `isRefusal` says is counted, and answered by the 429 instead
+   * once that puts the address over. (Refused credentials of any kind: bad tokens, wrong keys.)
+   */
+  async countRefusals<T>(address: string, attempt: () => Promise<T> | T, isRefusal: (err: unknown) => boolean): Promise<T> {
+    const blocked = this.blocked(address, Date.now());
+    if (blocked) throw blocked;
+    try {
+      return await attempt();
+    } catch (err) {
+      if (isRefusal(err)) throw (await this.consume(address)) ?? err;
+      throw err;
+    }
+  }
+
+  /**
    * The 429 to answer when `address` went over a limit here before and its window still lasts.
    * Local and synchronous: checking costs no store round trip, so it can sit on the hot path.
    */

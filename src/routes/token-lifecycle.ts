@@ -9,6 +9,7 @@ import { ApiError, invalidRequest } from '../errors.js';
 import { clientAddress } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
 import { revocationKey } from '../quota/plan.js';
+import type { ApiRateLimits } from '../quota/api-limits.js';
 import type { CounterStatus, QuotaStore } from '../quota/store.js';
 import { hostOfSubject, type TokenClaims } from '../token/claims.js';
 import { TokenError } from '../token/codec.js';
@@ -23,6 +24,8 @@ export interface LifecycleDeps {
   clock: Clock;
   /** authentication of the bearer token (tokeninfo) */
   authenticate: RequestHandler;
+  /** per-address limits on refused credentials: wrong admin keys count too */
+  authFailureLimits: ApiRateLimits;
   metrics: Metrics;
 }
 
@@ -81,6 +84,10 @@ function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
 const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
+  // a wrong admin key is a refused credential: guessing it is limited like guessing a token
+  const requireAdmin = (req: Request, check: () => void): Promise<void> =>
+    deps.authFailureLimits.countRefusals(clientAddress(req), check, (err) => err instanceof ApiError && err.status === 403);
+
   const router = Router();
 
   router.post('/api/v1/oauth/revoke', ...formOrJsonBody(16 * KB), async (req, res) => {
@@ -92,7 +99,9 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
 
     if (token === undefined) {
       if (jti === undefined) throw invalidRequest('token', 'required (or jti, with the admin key)');
-      if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
+      await requireAdmin(req, () => {
+        if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
+      });
       if (!JTI_PATTERN.test(jti)) throw invalidRequest('jti', 'not a token id');
       // the token's expiry is unknown, and may be later than today's maximum lifetime allows (a
       // token minted before it was lowered, a legacy token): keep the mark for good
@@ -116,7 +125,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
   });
 
   router.post('/api/v1/oauth/introspect', ...formOrJsonBody(16 * KB), async (req, res) => {
-    assertAdmin(deps.adminKey, extractCredential(req), 'introspection');
+    await requireAdmin(req, () => assertAdmin(deps.adminKey, extractCredential(req), 'introspection'));
     const token = field(req, 'token');
     if (token === undefined) throw invalidRequest('token', 'required');
     const claims = await openForLifecycle(deps.verifier, token);

@@ -109,6 +109,24 @@ describe('API_AUTH_FAILURE_LIMITS: refused credentials per client address', () =
     await expectRateLimited(await call(url, 'aisbreaker_garbage', '8.8.8.8'), { scope: 'api', window: 'minute', limit: 3 });
   });
 
+  it('wrong admin keys on introspection and revocation by jti count as refused credentials: guessing the key is limited too', async () => {
+    const adminKey = 'the-operators-admin-key-0123456789';
+    const { url } = await start({ API_AUTH_FAILURE_LIMITS: '3/minute', AISBREAKER_ADMIN_KEY: adminKey });
+    const operator = (path: string, key: string, body: Record<string, string>, client: string): Promise<Response> =>
+      fetch(`${url}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'X-Forwarded-For': client }, body: new URLSearchParams(body) });
+    const guesses = [
+      await operator('/api/v1/oauth/introspect', 'guess-one-0123456789', { token: 'aisbreaker_x' }, '5.5.5.5'),
+      await operator('/api/v1/oauth/revoke', 'guess-two-0123456789', { jti: 'abcdefghijklmnop0123' }, '5.5.5.5'),
+      await operator('/api/v1/oauth/introspect', 'guess-three-0123456789', { token: 'aisbreaker_x' }, '5.5.5.5'),
+    ];
+    expect(guesses.map((r) => r.status)).toEqual([403, 403, 403]);
+    // the fourth guess, and then even the right key, from that address: 429 until the window passes
+    await expectRateLimited(await operator('/api/v1/oauth/revoke', 'guess-four-0123456789', { jti: 'abcdefghijklmnop0123' }, '5.5.5.5'), { scope: 'api', window: 'minute', limit: 3 });
+    await expectRateLimited(await operator('/api/v1/oauth/introspect', adminKey, { token: 'aisbreaker_x' }, '5.5.5.5'), { scope: 'api', window: 'minute', limit: 3 });
+    // the operator elsewhere is not affected, and the right key never counts
+    for (let i = 0; i < 5; i++) expect((await operator('/api/v1/oauth/introspect', adminKey, { token: 'aisbreaker_x' }, '6.6.6.6')).status).toBe(200);
+  });
+
   it('"off" disables the limit', async () => {
     const { url } = await start({ API_AUTH_FAILURE_LIMITS: 'off' });
     expect(await statuses(40, () => call(url, 'aisbreaker_garbage', '6.6.6.6'))).toEqual(Array<number>(40).fill(401));
