@@ -1,7 +1,7 @@
 import { readServerSentEvents } from './sse-reader.js';
 import { usageOf } from './openai-format.js';
 import { MAX_ANSWER_BYTES, type Upstream } from './upstream.js';
-import type { ChatCompletionsRequest, ChatCompletionsResult, ServiceCall } from './types.js';
+import type { ChatCompletionsRequest, ChatCompletionsResult, LlmUsage, ServiceCall } from './types.js';
 
 export interface ForwardOptions {
   /** the chat completions path under the upstream's base URL */
@@ -22,10 +22,26 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   const streaming = request.body.stream === true;
   const addUsage = streaming && options.requestStreamUsage && request.body.stream_options?.include_usage !== true;
   const body = addUsage ? JSON.stringify({ ...request.body, stream_options: { ...request.body.stream_options, include_usage: true } }) : (request.raw ?? JSON.stringify(request.body));
-  const response = await upstream.post(options.path, body, call.secret, call.signal);
+  // A call the caller leaves (or the upstream breaks off) before its usage arrives has still been
+  // billed upstream, for the prompt and for what was generated: it is charged an estimate, or
+  // leaving early would be a way around LLM-token limits.
+  const estimated = (chunksSent: number): LlmUsage => ({ total_tokens: estimatedTokens(body, chunksSent) });
+  let response: Awaited<ReturnType<Upstream['post']>>;
+  try {
+    response = await upstream.post(options.path, body, call.secret, call.signal);
+  } catch (err) {
+    if (call.signal.aborted) call.onUsage?.(estimated(0));
+    throw err;
+  }
 
   if (!streaming) {
-    const answer = await upstream.readAll(response.body, call.signal);
+    let answer: Buffer;
+    try {
+      answer = await upstream.readAll(response.body, call.signal);
+    } catch (err) {
+      call.onUsage?.(estimated(0));
+      throw err;
+    }
     reportUsage(call, parseJson(answer.toString('utf8')));
     return { kind: 'json', body: answer };
   }
@@ -33,10 +49,13 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   async function* chunks(): AsyncGenerator<string> {
     // some upstreams repeat a running usage on every chunk: the last one is the total
     let usage: unknown;
+    let sent = 0;
+    let finished = false;
     try {
       for await (const event of readServerSentEvents(response.body, MAX_ANSWER_BYTES)) {
         if (event.data === '[DONE]') {
           reportUsage(call, usage);
+          finished = true;
           return;
         }
         // only usage chunks are parsed: the others pass through as the upstream wrote them
@@ -45,10 +64,14 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
           usage = chunk;
           if (addUsage && isUsageOnlyChunk(chunk)) continue;
         }
+        sent++;
         yield event.data;
       }
     } catch (err) {
       throw upstream.failure(err, call.signal);
+    } finally {
+      // ended early (the caller left, the upstream broke off): the last usage seen, else an estimate
+      if (!finished && !reportUsage(call, usage)) call.onUsage?.(estimated(sent));
     }
     // a stream that just stops is cut short, and the caller must not take it for a whole answer
     throw upstream.truncated();
@@ -56,9 +79,20 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   return { kind: 'stream', chunks: chunks() };
 }
 
-function reportUsage(call: ServiceCall, answer: unknown): void {
+/**
+ * Tokens a call cost upstream, when the upstream could not say: ~4 bytes of the request per
+ * prompt token (the JSON around the messages makes this an overestimate, the safe side for a
+ * limit), and a token per streamed chunk (what OpenAI-compatible upstreams send per chunk).
+ */
+export function estimatedTokens(requestBody: string | Buffer, chunksSent: number): number {
+  return Math.ceil(Buffer.byteLength(requestBody) / 4) + chunksSent;
+}
+
+/** Reports the usage an answer (or usage chunk) carries; whether it carried one. */
+function reportUsage(call: ServiceCall, answer: unknown): boolean {
   const usage = usageOf(answer);
   if (usage) call.onUsage?.(usage);
+  return usage !== undefined;
 }
 
 function isUsageOnlyChunk(chunk: unknown): boolean {

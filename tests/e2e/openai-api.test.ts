@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { getJson, within, type TokenInfo } from '../helpers/lifecycle-helpers.js';
 import { MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 
 const UPSTREAM_SECRET = 'sk-token-secret-0123456789abcdef';
@@ -134,6 +135,40 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
     expect(body.error).toMatchObject({ code: 'RATE_LIMITED', details: { window: 'minute', unit: 'tokens', limit: 30 } });
     expect(body.error.message).toContain('30 LLM tokens per minute');
     expect(mock.received).toHaveLength(2);
+  });
+
+  it('charges a stream the caller leaves early an estimate of what the upstream billed, not nothing', async () => {
+    const limited = await mint(gw.url, {
+      requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerDay: 100_000 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }] },
+    });
+    const used = async (): Promise<number> =>
+      (await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four five six seven eight' }], stream: true };
+    mock.chunkDelayMs = 200;
+    try {
+      const controller = new AbortController();
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${limited}` },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      const reader = res.body?.getReader();
+      await reader?.read(); // the first chunk, then the caller leaves
+      controller.abort();
+    } finally {
+      mock.chunkDelayMs = 0;
+    }
+    // ~4 bytes per prompt token of the request as sent upstream, plus a token per chunk passed on
+    const requestBytes = Buffer.byteLength(JSON.stringify({ ...body, stream_options: { include_usage: true } }));
+    await within(3000, async () => (await used()) > 0);
+    const charged = await used();
+    expect(charged).toBeGreaterThanOrEqual(Math.ceil(requestBytes / 4));
+    expect(charged).toBeLessThanOrEqual(Math.ceil(requestBytes / 4) + 3);
+    // a whole stream is charged what the upstream reports
+    const whole = await chat(gw, limited, { ...body, messages: [{ role: 'user', content: 'x' }] });
+    await whole.text();
+    expect(await used()).toBe(charged + MOCK_USAGE.total_tokens);
   });
 
   it('meters an operator key in LLM tokens per model from the upstream usage, streams included', async () => {
