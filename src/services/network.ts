@@ -8,6 +8,8 @@ import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, Process
  * aisbreaker:network: forwards to another aisbreaker gateway or AIsBreaker server, configured by
  * the operator. The service to use there follows the prefix: `aisbreaker:network/chat:dummy`.
  * Its secret is a token of that server, or "{{secret}}" to pass the caller's own token on.
+ * AIsBreaker answers of /api/v1/process carry no LLM-token usage: those calls count here as
+ * requests only (unless the caller leaves early: see forwardChatCompletions' estimate).
  */
 export class AisNetworkService implements AisService {
   readonly needsSecret = true;
@@ -16,8 +18,9 @@ export class AisNetworkService implements AisService {
   constructor(private readonly upstream: Upstream) {}
 
   chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult> {
-    // the remote gateway counts its own LLM-token quotas: no usage chunk is asked for on its behalf
-    return forwardChatCompletions(this.upstream, request, call, { path: '/v1/chat/completions', requestStreamUsage: false });
+    // this gateway's LLM-token limits count what a call uses wherever it is served: a stream's usage
+    // is asked for, as from any OpenAI-compatible upstream (the remote counts its own limits apart)
+    return forwardChatCompletions(this.upstream, request, call, { path: '/v1/chat/completions', requestStreamUsage: true });
   }
 
   async process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal> {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { mint, postProcess, processBody, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
+import { MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
+import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
 
 const SECRET = 'sk-forwarding-secret-0123456789ab';
 const DUMMY = (text: string): string => `Hello, the answer to '${text}' from DummyAssistantService is unknown ...`;
@@ -209,6 +210,57 @@ describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () 
     const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network', 'x'));
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('service.serviceId');
+  });
+});
+
+describe('LLM-token limits through aisbreaker:network: counted here, streamed or not', () => {
+  let mock: MockOpenAi;
+  let front: TestGateway;
+  let back: TestGateway;
+  let dir: string;
+
+  beforeAll(async () => {
+    mock = await MockOpenAi.start();
+    back = await startGateway({ OPENAI_BASE_URL: mock.baseUrl });
+    dir = mkdtempSync(join(tmpdir(), 'aisbgw-chain-usage-'));
+    const configPath = join(dir, 'config.json');
+    writeConfig(configPath, { services: { 'aisbreaker:network': { kind: 'aisbreaker', baseUrl: back.url } } });
+    front = await startGateway({ AISBREAKER_CONFIG: configPath });
+  });
+  afterAll(async () => {
+    await front.close();
+    await back.close();
+    await mock.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('charges the remote usage of JSON and streamed chat completions to the token here', async () => {
+    // the token goes on to the back gateway ({{secret}}), which calls OpenAI with the token's key
+    const token = await mint(front.url, {
+      requestAuthAndQuotas: {
+        requestQuotas: { globalRequestLimits: { tokensPerDay: 10_000 } },
+        serviceSecrets: [
+          { serviceId: 'aisbreaker:network', authSecret: '{{secret}}' },
+          { serviceId: 'chat:openai.com', authSecret: 'sk-upstream-of-the-back-gateway' },
+        ],
+      },
+    });
+    const used = async (): Promise<number> =>
+      (await getJson<TokenInfo>(`${front.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${token}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+    for (const stream of [false, true]) {
+      const res = await fetch(`${front.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ model: 'aisbreaker:network/chat:openai.com/gpt-4o-mini', messages: [{ role: 'user', content: 'count me' }], stream }),
+      });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain('Mock');
+      // a caller that did not ask for the usage chunk does not get it
+      if (stream) expect(text).not.toContain('total_tokens');
+    }
+    expect(await used()).toBe(2 * MOCK_USAGE.total_tokens);
+    expect(mock.received).toHaveLength(2);
   });
 });
 
