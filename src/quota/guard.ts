@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Request, RequestHandler, Response } from 'express';
 import { limitsForModel } from '../keys/directory.js';
 import { planForKeyModel } from '../keys/plan.js';
@@ -23,11 +24,29 @@ declare global {
 }
 
 /**
- * The client a per-client quota counts: the address Express reports under the TRUST_PROXY
- * setting, so X-Forwarded-For creates new clients only when the proxy in front is trusted.
+ * The client a per-client quota (and a per-address API limit) counts: the address Express reports
+ * under the TRUST_PROXY setting, so X-Forwarded-For creates new clients only when the proxy in
+ * front is trusted. An IPv6 client is its /64: one subscriber usually holds a whole /64, and would
+ * otherwise be a new client at every address of it.
  */
 export function clientAddress(req: Request): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  return isIP(address) === 6 && !IPV4_MAPPED.test(address) ? ipv6Network64(address) : address;
+}
+
+/** ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket: counted as that one address */
+const IPV4_MAPPED = /^::ffff:\d+\.\d+\.\d+\.\d+$/i;
+
+/** The /64 network of a valid IPv6 address, written the same way whatever the address's notation. */
+export function ipv6Network64(address: string): string {
+  const [head = '', tail] = address.split('%')[0]?.split('::') ?? [];
+  const groups = head === '' ? [] : head.split(':');
+  // with "::", the zero groups it stands for come before the tail; the first four are all we need
+  if (tail !== undefined) while (groups.length < 4) groups.push('0');
+  return `${groups
+    .slice(0, 4)
+    .map((group) => parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /** A limit that was hit: a token's (client/global) or the API's own per-address one. */

@@ -37,6 +37,20 @@ describe('TRUST_PROXY decides the client of per-client quotas', () => {
     });
   }
 
+  it('an IPv6 client is its /64: rotating addresses inside it is still one client; another /64 is another client', async () => {
+    const { url } = await start({ TRUST_PROXY: 'loopback' });
+    const token = await mintLimited(url, { client: { requestsPerMinute: 2 } });
+    const sameNetwork = ['2001:db8:1:2::1', '2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002::abcd'];
+    const results: number[] = [];
+    for (const xff of sameNetwork) results.push(await statusOf(await call(url, token, xff)));
+    expect(results).toEqual([200, 200, 429]);
+    await expectRateLimited(await call(url, token, '2001:db8:1:2:5:6:7:8'), { scope: 'client', window: 'minute', limit: 2 });
+    expect(await statusOf(await call(url, token, '2001:db8:1:3::1'))).toBe(200);
+    // an IPv4 client on a dual-stack socket stays one address
+    expect(await statuses(3, () => call(url, token, '::ffff:10.0.0.1'))).toEqual([200, 200, 429]);
+    expect(await statusOf(await call(url, token, '::ffff:10.0.0.2'))).toBe(200);
+  });
+
   it('with TRUST_PROXY=loopback each forwarded address is a client of its own, and the global limit still holds', async () => {
     const { url } = await start({ TRUST_PROXY: 'loopback' });
     const token = await mintLimited(url, { client: { requestsPerMinute: 2 }, global: { requestsPerMinute: 5 } });
