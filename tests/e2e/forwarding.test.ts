@@ -141,14 +141,16 @@ describe('AIsBreaker /api/v1/process on an OpenAI upstream', () => {
   });
 });
 
-describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () => {
+describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy (or OpenAI)', () => {
+  let mock: MockOpenAi;
   let front: TestGateway;
   let back: TestGateway;
   let dir: string;
   let forwardingToken: string;
 
   beforeAll(async () => {
-    back = await startGateway();
+    mock = await MockOpenAi.start();
+    back = await startGateway({ OPENAI_BASE_URL: mock.baseUrl });
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-chain-'));
     const configPath = join(dir, 'config.json');
     writeConfig(configPath, { services: { 'aisbreaker:network': { kind: 'aisbreaker', baseUrl: back.url } } });
@@ -159,6 +161,7 @@ describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () 
   afterAll(async () => {
     await front.close();
     await back.close();
+    await mock.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -206,35 +209,7 @@ describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy', () 
     expect(local.status).toBe(404);
   });
 
-  it('needs the remote service named', async () => {
-    const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network', 'x'));
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('service.serviceId');
-  });
-});
-
-describe('LLM-token limits through aisbreaker:network: counted here, streamed or not', () => {
-  let mock: MockOpenAi;
-  let front: TestGateway;
-  let back: TestGateway;
-  let dir: string;
-
-  beforeAll(async () => {
-    mock = await MockOpenAi.start();
-    back = await startGateway({ OPENAI_BASE_URL: mock.baseUrl });
-    dir = mkdtempSync(join(tmpdir(), 'aisbgw-chain-usage-'));
-    const configPath = join(dir, 'config.json');
-    writeConfig(configPath, { services: { 'aisbreaker:network': { kind: 'aisbreaker', baseUrl: back.url } } });
-    front = await startGateway({ AISBREAKER_CONFIG: configPath });
-  });
-  afterAll(async () => {
-    await front.close();
-    await back.close();
-    await mock.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('charges the remote usage of JSON and streamed chat completions to the token here', async () => {
+  it('LLM-token limits: charges the remote usage of JSON and streamed chat completions to the token here', async () => {
     // the token goes on to the back gateway ({{secret}}), which calls OpenAI with the token's key
     const token = await mint(front.url, {
       requestAuthAndQuotas: {
@@ -261,6 +236,11 @@ describe('LLM-token limits through aisbreaker:network: counted here, streamed or
     }
     expect(await used()).toBe(2 * MOCK_USAGE.total_tokens);
     expect(mock.received).toHaveLength(2);
+  });
+  it('needs the remote service named', async () => {
+    const res = await postProcess(front.url, forwardingToken, processBody('aisbreaker:network', 'x'));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { details: { field: string } } }).error.details.field).toBe('service.serviceId');
   });
 });
 
