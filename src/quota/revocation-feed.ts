@@ -5,8 +5,10 @@ import type { RedisClient } from './redis-connection.js';
 const CHANNEL = 'aisbgw:revocations';
 /** every live revocation, scored by when it ends: what an instance loads when it (re)connects */
 const LEDGER = 'aisbgw:revocations:ledger';
-/** how often the ledger is read anyway: a backstop for what pub/sub can miss without a reconnect */
-const LEDGER_RELOAD_MS = 5_000;
+/** counts the ledger's additions: instances reload it when this changed, not every time they look */
+const LEDGER_VERSION = 'aisbgw:revocations:ledger:version';
+/** how often the ledger's version is looked at: a backstop for what pub/sub can miss without a reconnect */
+const LEDGER_CHECK_MS = 5_000;
 
 /**
  * Tells every instance about revocations, for what it remembers locally (DenyCachingStore).
@@ -15,8 +17,9 @@ const LEDGER_RELOAD_MS = 5_000;
  * (QUOTA_BACKEND_FAILURE=memory) only what an instance remembers can refuse a revoked token. So
  * each revocation is published (pub/sub, at once) and kept in a ledger that every instance loads
  * each time it has subscribed and its main connection is up (start, reconnect), catching up on
- * what it missed, and every few seconds besides: a cluster's subscriber moves to another node by
- * itself, and what is published meanwhile is lost without any event that would tell.
+ * what it missed, and besides whenever the ledger's version has changed (looked at every few
+ * seconds: one small GET): a cluster's subscriber moves to another node by itself, and what is
+ * published meanwhile is lost without any event that would tell.
  */
 export class RevocationFeed {
   private subscriber: RedisClient | undefined;
@@ -34,7 +37,11 @@ export class RevocationFeed {
       await this.redis.zremrangebyscore(LEDGER, '-inf', nowMs);
       // like every key of ours, the ledger expires: with the last revocation in it
       const [, lastUntil] = await this.redis.zrange(LEDGER, -1, -1, 'WITHSCORES');
-      if (lastUntil !== undefined) await this.redis.pexpireat(LEDGER, Math.ceil(Number(lastUntil)));
+      if (lastUntil !== undefined) {
+        await this.redis.pexpireat(LEDGER, Math.ceil(Number(lastUntil)));
+        await this.redis.incr(LEDGER_VERSION);
+        await this.redis.pexpireat(LEDGER_VERSION, Math.ceil(Number(lastUntil)));
+      }
       await this.redis.publish(CHANNEL, JSON.stringify({ key: revocationKey, untilMs }));
     } catch (err) {
       // the revocation mark itself is written: other instances find it on their next Redis call
@@ -56,9 +63,19 @@ export class RevocationFeed {
     this.redis.on('ready', catchUp);
     if (this.redis.status === 'ready') catchUp();
 
+    let seenVersion: string | null | undefined;
     this.reloads = setInterval(() => {
-      if (this.redis.status === 'ready') catchUp();
-    }, LEDGER_RELOAD_MS).unref();
+      if (this.redis.status !== 'ready') return;
+      this.redis
+        .get(LEDGER_VERSION)
+        .then((version) => {
+          // read before loading: an addition after this read changes the version again
+          if (version === seenVersion) return;
+          seenVersion = version;
+          catchUp();
+        })
+        .catch(() => undefined); // Redis away: the reconnect loads the ledger anyway
+    }, LEDGER_CHECK_MS).unref();
 
     // a subscribed connection can do nothing else. It waits, however long, until Redis is
     // reachable (no command timeout: a slow SUBSCRIBE still completes); each time it is (start,
