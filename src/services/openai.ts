@@ -2,7 +2,6 @@ import { forwardChatCompletions } from './chat-forward.js';
 import { decodeConversationState, encodeConversationState, textMessages } from './conversation.js';
 import { chunkText, completionText } from './openai-format.js';
 import { MAX_ANSWER_BYTES, type Upstream } from './upstream.js';
-import { EventTooLargeError } from './sse-reader.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
 
 export interface OpenAiServiceOptions {
@@ -48,7 +47,7 @@ export class OpenAiCompatibleService implements AisService {
         if (delta === '') continue;
         text += delta;
         // the whole answer is held for the final event: bounded like a whole JSON answer
-        if (text.length > MAX_ANSWER_BYTES) throw this.upstream.failure(new EventTooLargeError(MAX_ANSWER_BYTES), call.signal);
+        if (text.length > MAX_ANSWER_BYTES) throw this.upstream.tooLarge();
         await call.onProgress?.({ outputs: [{ text: { index: 0, role: 'assistant', content: delta, isDelta: true, isProcessing: true } }] });
       }
     }

@@ -85,6 +85,11 @@ export class Upstream {
     return new UpstreamError(502, 'UPSTREAM_ERROR', 'truncated', `service "${this.serviceId}" ended its stream before the answer was complete`);
   }
 
+  /** 502 for a stream event, or an answer collected from a stream, beyond MAX_ANSWER_BYTES characters. */
+  tooLarge(): UpstreamError {
+    return new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${this.serviceId}" sent more than ${MAX_ANSWER_BYTES} characters in one stream event or answer`);
+  }
+
   /** An answer's JSON; 502 when the upstream sent something else. */
   parseAnswer(text: string): unknown {
     try {
@@ -107,7 +112,7 @@ export class Upstream {
       case 'UND_ERR_BODY_TIMEOUT':
         return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'idle-timeout', `${service} stopped sending for ${this.options.timeouts.idleMs} ms`);
       case 'EVENT_TOO_LARGE':
-        return new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `${service} sent more than ${MAX_ANSWER_BYTES} characters in one stream event or answer`);
+        return this.tooLarge();
       case 'ECONNREFUSED':
       case 'ENOTFOUND':
       case 'EAI_AGAIN':
