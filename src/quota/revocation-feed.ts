@@ -51,9 +51,16 @@ export class RevocationFeed {
 
   /** Calls `onRevoked` for every live revocation: those in the ledger now and on every reconnect, and each announced later. */
   listen(onRevoked: (revocationKey: string, untilMs: number) => void, clock: () => number): void {
+    // the ledger's version as of the last load: read before the ledger, so an addition after the
+    // read changes it again and is loaded on the next look
+    let loadedVersion: string | null | undefined;
     const catchUp = (): void => {
       this.redis
-        .zrangebyscore(LEDGER, clock(), '+inf', 'WITHSCORES')
+        .get(LEDGER_VERSION)
+        .then((version) => {
+          loadedVersion = version;
+          return this.redis.zrangebyscore(LEDGER, clock(), '+inf', 'WITHSCORES');
+        })
         .then((flat) => {
           for (let i = 0; i + 1 < flat.length; i += 2) onRevoked(flat[i] as string, Number(flat[i + 1]));
         })
@@ -63,16 +70,12 @@ export class RevocationFeed {
     this.redis.on('ready', catchUp);
     if (this.redis.status === 'ready') catchUp();
 
-    let seenVersion: string | null | undefined;
     this.reloads = setInterval(() => {
       if (this.redis.status !== 'ready') return;
       this.redis
         .get(LEDGER_VERSION)
         .then((version) => {
-          // read before loading: an addition after this read changes the version again
-          if (version === seenVersion) return;
-          seenVersion = version;
-          catchUp();
+          if (version !== loadedVersion) catchUp();
         })
         .catch(() => undefined); // Redis away: the reconnect loads the ledger anyway
     }, LEDGER_CHECK_MS).unref();
