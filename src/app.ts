@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
+import { requestHost } from './auth/request-host.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ApiRateLimits } from './quota/api-limits.js';
@@ -105,16 +106,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(metrics.middleware());
   // the serving routes first: nearly all traffic is theirs, and every router passed costs a match.
   // Each checks who is calling, then whether they are within their quotas.
-  const authenticateToken = authenticate(verifier, () => operatorKeys, authFailureLimits);
+  const hostOf = requestHost(config.trustForwardedHost);
+  const authenticateToken = authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf });
   const quotas = new QuotaEnforcer(quota.store, clock, metrics);
   const guard = [authenticateToken, quotas.guard()];
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
   app.use(openAiRoutes(guard, serviceCalls));
   app.use(processRoutes(guard, serviceCalls));
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
-  app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits }));
+  app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits }));
-  app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock }));
+  app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock, registry: () => registry }));
   app.get('/metrics', metrics.handler());
   app.use(systemRoutes(quota.isServing));
   app.use(docsRoutes());

@@ -33,6 +33,8 @@ export interface Config {
   redisCommandTimeoutMs: number;
   quotaBackendFailure: QuotaBackendFailure;
   trustProxy: TrustProxy;
+  /** TRUST_FORWARDED_HOST=on: the trusted proxy sets X-Forwarded-Host, and tokens are bound to it */
+  trustForwardedHost: boolean;
   openaiBaseUrl: string;
   openaiApiKey: string | undefined;
   logLevel: string;
@@ -181,6 +183,12 @@ export function loadConfig(env: Env = process.env): Config {
   const trustProxyError = trustProxyProblem(trustProxy);
   if (trustProxyError !== undefined) problems.push(trustProxyError);
 
+  const forwardedHostText = nonEmpty(env.TRUST_FORWARDED_HOST) ?? 'off';
+  if (forwardedHostText !== 'on' && forwardedHostText !== 'off') problems.push(`TRUST_FORWARDED_HOST: must be "on" or "off", not "${forwardedHostText}"`);
+  const trustForwardedHost = forwardedHostText === 'on';
+  // without a trusted proxy Express ignores X-Forwarded-Host: the setting would silently do nothing
+  if (trustForwardedHost && trustProxy === false) problems.push('TRUST_FORWARDED_HOST: "on" needs TRUST_PROXY to name the proxy that sets X-Forwarded-Host');
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -198,6 +206,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisCommandTimeoutMs,
     quotaBackendFailure: quotaBackendFailure as QuotaBackendFailure,
     trustProxy,
+    trustForwardedHost,
     openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
     logLevel,

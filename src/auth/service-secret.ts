@@ -1,3 +1,4 @@
+import { coversServiceId } from '../token/claims.js';
 import type { Principal } from './principal.js';
 
 /** The authSecret value that means "pass the caller's own aisbreaker token on" (AIsBreaker's chaining). */
@@ -5,12 +6,12 @@ export const FORWARD_TOKEN_PLACEHOLDER = '{{secret}}';
 
 /**
  * The secret to call a service with. A token's own: its first serviceSecrets entry whose
- * serviceId is a prefix of the requested one ('' matches every service). An operator key's: the
+ * serviceId covers the requested one (see coversServiceId; '' covers every service). An operator key's: the
  * server's own secret for the service (e.g. OPENAI_API_KEY), never offered to tokens.
  */
 export function secretForService(principal: Principal, serviceId: string, operatorSecret: string | undefined): string | undefined {
   if (principal.kind === 'key') return operatorSecret;
-  const entry = principal.claims.serviceSecrets.find((s) => serviceId.startsWith(s.serviceId));
+  const entry = principal.claims.serviceSecrets.find((s) => coversServiceId(s.serviceId, serviceId));
   if (!entry) return undefined;
   return entry.authSecret === FORWARD_TOKEN_PLACEHOLDER ? principal.token : entry.authSecret;
 }

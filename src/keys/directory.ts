@@ -142,14 +142,24 @@ export class KeyDirectory {
 }
 
 /**
- * The limits of `key` for a requested model, or undefined when its roles do not list it. A
- * request names a model as "<serviceId>/<engine>" or bare; roles may list either form.
+ * A requested model as role entries may name it: its full serviceId ("chat:azure/gpt-4o"), its
+ * service ("chat:azure"), and, for a model of the default service, its bare name ("gpt-4o").
  */
-export function limitsForModel(key: OperatorKey, model: string): { name: string; limits: ModelLimits } | undefined {
-  const slash = model.lastIndexOf('/');
-  for (const name of slash >= 0 ? [model, model.slice(slash + 1)] : [model]) {
-    const limits = key.models.get(name);
-    if (limits) return { name, limits };
+export interface RequestedModel {
+  serviceId: string;
+  prefix: string;
+  bareModel?: string;
+}
+
+/**
+ * The limits of `key` for a requested model, or undefined when its roles do not list it. A role
+ * entry grants exactly what it names: `<serviceId>/<model>` that model, a service id that service,
+ * a bare model name that model of the default service. The most specific entry's limits count.
+ */
+export function limitsForModel(key: OperatorKey, model: RequestedModel): { name: string; limits: ModelLimits } | undefined {
+  for (const name of [model.serviceId, model.bareModel, model.prefix]) {
+    const limits = name === undefined ? undefined : key.models.get(name);
+    if (name !== undefined && limits) return { name, limits };
   }
   return undefined;
 }

@@ -43,18 +43,19 @@ export class ApiRateLimits {
   }
 
   /**
-   * Runs `attempt` for `address`: refused at once with the 429 while the address is over a limit
-   * here; an attempt that fails as `isRefusal` says is counted, and answered by the 429 instead
-   * once that puts the address over. (Refused credentials of any kind: bad tokens, wrong keys.)
+   * Runs `attempt` for `address` and counts it when it fails as `isRefusal` says (refused
+   * credentials of any kind: bad tokens, wrong keys); the one that puts the address over a limit
+   * is answered by the 429 instead. While the address is over a limit, `attempt` is handed that
+   * 429 and decides: throw it (a credential that could be guessed) or go on; a refusal then is
+   * the 429 too.
    */
-  async countRefusals<T>(address: string, attempt: () => Promise<T> | T, isRefusal: (err: unknown) => boolean): Promise<T> {
+  async countRefusals<T>(address: string, attempt: (blocked: ApiError | undefined) => Promise<T> | T, isRefusal: (err: unknown) => boolean): Promise<T> {
     const blocked = this.blocked(address, Date.now());
-    if (blocked) throw blocked;
     try {
-      return await attempt();
+      return await attempt(blocked);
     } catch (err) {
-      if (isRefusal(err)) throw (await this.consume(address)) ?? err;
-      throw err;
+      if (!isRefusal(err)) throw err;
+      throw blocked ?? (await this.consume(address)) ?? err;
     }
   }
 

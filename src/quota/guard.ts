@@ -1,6 +1,6 @@
-import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { Request, RequestHandler, Response } from 'express';
-import { limitsForModel } from '../keys/directory.js';
+import { limitsForModel, type RequestedModel } from '../keys/directory.js';
 import { planForKeyModel } from '../keys/plan.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
@@ -27,26 +27,24 @@ declare global {
  * The client a per-client quota (and a per-address API limit) counts: the address Express reports
  * under the TRUST_PROXY setting, so X-Forwarded-For creates new clients only when the proxy in
  * front is trusted. An IPv6 client is its /64: one subscriber usually holds a whole /64, and would
- * otherwise be a new client at every address of it.
+ * otherwise be a new client at every address of it. An IPv4 client on a dual-stack socket
+ * (::ffff:a.b.c.d) is that one IPv4 address.
  */
 export function clientAddress(req: Request): string {
-  const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-  return isIP(address) === 6 && !IPV4_MAPPED.test(address) ? ipv6Network64(address) : address;
+  return clientOf(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 }
 
-/** ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket: counted as that one address */
-const IPV4_MAPPED = /^::ffff:\d+\.\d+\.\d+\.\d+$/i;
+/** See clientAddress: an address as the client it counts as, written the same whatever its notation. */
+export function clientOf(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address); // IPv4-mapped IPv6 -> IPv4
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const network = (parsed as ipaddr.IPv6).toByteArray().fill(0, 8);
+  return `${ipaddr.fromByteArray(network).toString()}/64`;
+}
 
-/** The /64 network of a valid IPv6 address, written the same way whatever the address's notation. */
-export function ipv6Network64(address: string): string {
-  const [head = '', tail] = address.split('%')[0]?.split('::') ?? [];
-  const groups = head === '' ? [] : head.split(':');
-  // with "::", the zero groups it stands for come before the tail; the first four are all we need
-  if (tail !== undefined) while (groups.length < 4) groups.push('0');
-  return `${groups
-    .slice(0, 4)
-    .map((group) => parseInt(group, 16).toString(16))
-    .join(':')}::/64`;
+export function modelNotAllowed(model: RequestedModel): ApiError {
+  return new ApiError(403, 'FORBIDDEN', `model "${model.serviceId}" is not allowed for this API key`, { model: model.serviceId });
 }
 
 /** A limit that was hit: a token's (client/global) or the API's own per-address one. */
@@ -98,11 +96,11 @@ export class QuotaEnforcer {
    * For an operator key, once the request names its model: 403 when the key's roles do not list
    * it, else the key's limits for it (per key and model, all callers together). Nothing for tokens.
    */
-  async admitModel(req: Request, res: Response, model: string): Promise<void> {
+  async admitModel(req: Request, res: Response, model: RequestedModel): Promise<void> {
     const principal = req.principal;
     if (principal?.kind !== 'key') return;
     const allowed = limitsForModel(principal.key, model);
-    if (!allowed) throw new ApiError(403, 'FORBIDDEN', `model "${model}" is not allowed for this API key`, { model });
+    if (!allowed) throw modelNotAllowed(model);
     const plan = planForKeyModel(principal.key, allowed.name, allowed.limits);
     if (plan.counters.length > 0) await this.hold(req, res, plan);
   }

@@ -3,16 +3,19 @@ import type { Clock } from '../clock.js';
 import { ApiError } from '../errors.js';
 import { limitsForModel } from '../keys/directory.js';
 import { planForKeyModel } from '../keys/plan.js';
-import { clientAddress } from '../quota/guard.js';
+import { clientAddress, modelNotAllowed } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
 import type { QuotaUnit } from '../quota/plan.js';
 import { tightestOf, type CounterStatus, type QuotaStore } from '../quota/store.js';
 import type { WindowName } from '../quota/windows.js';
+import type { ServiceRegistry } from '../services/registry.js';
 
 export interface DeploymentDeps {
   authenticate: RequestHandler;
   quotaStore: QuotaStore;
   clock: Clock;
+  /** the current registry: an operator key's role entries are matched against the resolved model */
+  registry: () => ServiceRegistry;
 }
 
 /** AI DIAL reports an unlimited window with Java's Long.MAX_VALUE as its total. */
@@ -50,8 +53,9 @@ export function deploymentRoutes(deps: DeploymentDeps): Router {
     const model = String(req.params.model);
     const now = deps.clock();
     if (principal.kind === 'key') {
-      const allowed = limitsForModel(principal.key, model);
-      if (!allowed) throw new ApiError(403, 'FORBIDDEN', `model "${model}" is not allowed for this API key`, { model });
+      const target = deps.registry().resolveModel(model);
+      const allowed = limitsForModel(principal.key, target);
+      if (!allowed) throw modelNotAllowed(target);
       const state = await deps.quotaStore.consume(planForKeyModel(principal.key, allowed.name, allowed.limits), now, 'look');
       res.json(dialStats(state.outcome === 'admitted' ? state.statuses : []));
       return;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { assertAdmin } from '../auth/admin.js';
 import { extractCredential } from '../auth/credentials.js';
 import { requireTokenPrincipal, type TokenPrincipal } from '../auth/principal.js';
+import type { HostReader } from '../auth/request-host.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { ApiError, invalidRequest } from '../errors.js';
@@ -28,6 +29,8 @@ export interface OauthDeps {
   authenticate: RequestHandler;
   quotaStore: QuotaStore;
   metrics: Metrics;
+  /** the host a new token is bound to */
+  hostOf: HostReader;
 }
 
 /**
@@ -69,7 +72,7 @@ export function oauthRoutes(deps: OauthDeps): Router {
     const clientSecret = (body as { clientSecret?: unknown }).clientSecret;
     assertAdmin(deps.adminKey, extractCredential(req) ?? (typeof clientSecret === 'string' ? clientSecret : undefined), 'minting');
     const mint = parseMintRequest(body, deps.maxTokenLifetimeMs);
-    const host = req.hostname;
+    const host = deps.hostOf(req);
     if (!host) throw invalidRequest('Host', 'the request has no Host header to bind the token to');
     return { host, ...mint };
   }

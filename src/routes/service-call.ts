@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { RequestedModel } from '../keys/directory.js';
 import { secretForService } from '../auth/service-secret.js';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -10,7 +11,7 @@ export interface ServiceCallDeps {
   /** the current registry: it changes when the config file does */
   registry: () => ServiceRegistry;
   /** operator keys: is the model allowed, and within the key's limits for it */
-  admitModel: (req: Request, res: Response, model: string) => Promise<void>;
+  admitModel: (req: Request, res: Response, model: RequestedModel) => Promise<void>;
   metrics: Metrics;
 }
 
@@ -30,7 +31,7 @@ export interface PreparedCall {
 export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, res: Response, target: ServiceTarget): Promise<PreparedCall> {
   const principal = req.principal;
   if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
-  await deps.admitModel(req, res, target.serviceId);
+  await deps.admitModel(req, res, target);
   const secret = secretForService(principal, target.serviceId, target.operatorSecret);
   if (target.service.needsSecret && secret === undefined) {
     throw new ApiError(

@@ -11,7 +11,7 @@ import { lookUpToken } from '../quota/look.js';
 import { revocationKey } from '../quota/plan.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import type { CounterStatus, QuotaStore } from '../quota/store.js';
-import { hostOfSubject, type TokenClaims } from '../token/claims.js';
+import { TOKEN_ID, hostOfSubject, type TokenClaims } from '../token/claims.js';
 import { TokenError } from '../token/codec.js';
 import type { TokenVerifier } from '../token/verifier.js';
 import { formOrJsonBody, KB } from './body.js';
@@ -28,8 +28,6 @@ export interface LifecycleDeps {
   authFailureLimits: ApiRateLimits;
   metrics: Metrics;
 }
-
-const JTI_PATTERN = /^[A-Za-z0-9_.-]{16,64}$/;
 
 /** A flat string field of a form or JSON body. */
 function field(req: Request, name: string): string | undefined {
@@ -84,9 +82,17 @@ function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
 const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
-  // a wrong admin key is a refused credential: guessing it is limited like guessing a token
+  // a wrong admin key is a refused credential, and one that can be guessed: not even tried from an
+  // address over the refused-credential limit
   const requireAdmin = (req: Request, check: () => void): Promise<void> =>
-    deps.authFailureLimits.countRefusals(clientAddress(req), check, (err) => err instanceof ApiError && err.status === 403);
+    deps.authFailureLimits.countRefusals(
+      clientAddress(req),
+      (blocked) => {
+        if (blocked) throw blocked;
+        check();
+      },
+      (err) => err instanceof ApiError && err.status === 403,
+    );
 
   const router = Router();
 
@@ -102,7 +108,7 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       await requireAdmin(req, () => {
         if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
       });
-      if (!JTI_PATTERN.test(jti)) throw invalidRequest('jti', 'not a token id');
+      if (!TOKEN_ID.test(jti)) throw invalidRequest('jti', 'not a token id');
       // the token's expiry is unknown, and may be later than today's maximum lifetime allows (a
       // token minted before it was lowered, a legacy token): keep the mark for good
       await deps.quotaStore.revoke(revocationKey(jti), now + JTI_REVOCATION_MS, now);

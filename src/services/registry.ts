@@ -14,6 +14,8 @@ export interface ServiceTarget extends RegisteredService {
   /** the full serviceId: what token secrets and operator-key limits are matched against */
   serviceId: string;
   engine: string;
+  /** the model as a bare name: set for a model of the default service ("gpt-4o-mini") */
+  bareModel?: string;
 }
 
 /** The service a bare OpenAI model name ("gpt-4o-mini") belongs to, unless configured otherwise. */
@@ -54,11 +56,14 @@ export class ServiceRegistry {
     if (!best) {
       throw new ApiError(404, 'UNKNOWN_SERVICE', `unknown service "${serviceId}"; this server offers: ${this.ids().join(', ')}`, { serviceId });
     }
-    const engine = serviceId.length > best.prefix.length ? serviceId.slice(best.prefix.length + 1) : best.service.defaultEngine;
+    const named = serviceId.length > best.prefix.length ? serviceId.slice(best.prefix.length + 1) : undefined;
+    const engine = named ?? best.service.defaultEngine;
     if (engine === undefined || engine === '') {
       throw invalidRequest(field, `"${best.prefix}" needs what to use after it: "${best.prefix}/<${best.service.defaultEngine === undefined ? 'serviceId' : 'model'}>"`);
     }
-    return { ...best, serviceId, engine };
+    // "chat:openai.com/chat:dummy" is no model of the default service that a bare "chat:dummy" could name
+    const bareModel = best.prefix === this.defaultService && named !== undefined && !this.looksLikeServiceId(named) ? named : undefined;
+    return { ...best, serviceId, engine, ...(bareModel !== undefined ? { bareModel } : {}) };
   }
 
   /**
@@ -68,7 +73,7 @@ export class ServiceRegistry {
   resolveModel(model: string): ServiceTarget {
     if (this.looksLikeServiceId(model)) return this.resolve(model, 'model');
     const target = this.resolve(this.defaultService, 'model');
-    return { ...target, serviceId: `${target.prefix}/${model}`, engine: model };
+    return { ...target, serviceId: `${target.prefix}/${model}`, engine: model, bareModel: model };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import { ApiError, type ErrorCode } from '../errors.js';
+import { TOKEN_PREFIX } from '../token/codec.js';
 
 /** How long an upstream may take: to accept the connection, to send its first byte, between two chunks. */
 export interface UpstreamTimeouts {
@@ -196,19 +197,44 @@ function parseErrorBody(text: string): { message?: string; code?: string } {
 const QUOTED_KEY = /(?:sk|gsk|xai|key|aisbreaker)[-_][A-Za-z0-9*_.-]{3,}|[A-Za-z0-9_-]{0,16}\*{3,}[A-Za-z0-9_-]{0,16}/g;
 const MAX_MESSAGE_CHARS = 1000;
 
+/** The shortest run of a secret's characters that counts as a quote of it. */
+export const MIN_QUOTED_RUN = 8;
+
 /**
  * An upstream's error message as the caller may see it: never the secret it was given, not even
- * in part (OpenAI quotes the head and tail of a bad key), then cut to a readable length. Exported
- * for the messages of a chained gateway, which go through the same.
+ * in part (OpenAI quotes the head and tail of a bad key; a proxy may echo any middle part), then
+ * cut to a readable length. Exported for the messages of a chained gateway, which go through the
+ * same.
  */
 export function upstreamMessage(message: string, secret: string | undefined): string {
-  let text = message;
-  if (secret !== undefined && secret.length >= 4) {
-    text = text.split(secret).join('[redacted]');
-    // a quote of its head or tail, as masked keys show them
-    if (secret.length >= 16) text = text.split(secret.slice(0, 8)).join('[redacted]').split(secret.slice(-6)).join('[redacted]');
-  }
+  // a long message is cut anyway: what lies beyond twice the length shown cannot reach the caller
+  let text = message.slice(0, 2 * MAX_MESSAGE_CHARS);
+  if (secret !== undefined && secret.length >= 4) text = withoutRunsOf(text.split(secret).join('[redacted]'), secret);
   return text.replace(QUOTED_KEY, '[redacted]').slice(0, MAX_MESSAGE_CHARS);
+}
+
+/**
+ * `text` with every run of MIN_QUOTED_RUN or more characters that also stands in `secret`
+ * replaced. An aisbreaker token's shared "aisbreaker_" prefix is no secret and stays readable
+ * ("aisbreaker:network" in a chained gateway's message).
+ */
+function withoutRunsOf(text: string, secret: string): string {
+  const secretPart = secret.startsWith(TOKEN_PREFIX) ? secret.slice(TOKEN_PREFIX.length) : secret;
+  if (secretPart.length < MIN_QUOTED_RUN || text.length < MIN_QUOTED_RUN) return text;
+  const pieces = new Set<string>();
+  for (let i = 0; i + MIN_QUOTED_RUN <= secretPart.length; i++) pieces.add(secretPart.slice(i, i + MIN_QUOTED_RUN));
+  // every position of `text` inside some piece of the secret; a run of them becomes one "[redacted]"
+  const quoted = new Uint8Array(text.length);
+  for (let i = 0; i + MIN_QUOTED_RUN <= text.length; i++) {
+    if (pieces.has(text.slice(i, i + MIN_QUOTED_RUN))) quoted.fill(1, i, i + MIN_QUOTED_RUN);
+  }
+  if (!quoted.includes(1)) return text;
+  let result = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!quoted[i]) result += text[i];
+    else if (i === 0 || !quoted[i - 1]) result += '[redacted]';
+  }
+  return result;
 }
 
 function errorCode(err: unknown): string | undefined {

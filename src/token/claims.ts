@@ -35,7 +35,7 @@ export const requestQuotasSchema = z.strictObject({
 export type RequestQuotas = z.infer<typeof requestQuotasSchema>;
 
 export const serviceSecretSchema = z.strictObject({
-  /** prefix of the serviceIds this secret is for; '' is a catch-all */
+  /** the service (or service family at a "/" boundary) this secret is for; '' is a catch-all */
   serviceId: z.string({ error: 'must be a string' }).max(MAX_SERVICE_ID_LENGTH, { error: `must be at most ${MAX_SERVICE_ID_LENGTH} chars` }),
   /**
    * the third-party secret, or "{{secret}}": pass the incoming aisbreaker token on. It may be
@@ -49,6 +49,15 @@ export const serviceSecretsSchema = z
   .array(serviceSecretSchema, { error: 'must be an array' })
   .max(MAX_SERVICE_SECRETS, { error: `at most ${MAX_SERVICE_SECRETS} entries` });
 
+/**
+ * Token ids: 128 random bits in base64url for a minted token, "legacy-" and 22 chars of a hash of
+ * the token for a legacy one (its own namespace: never taken from a legacy payload), and a derived
+ * token's "<family root id>.<own 128 bits>". Checked on every token we open, so no id of another
+ * form can reach revocation marks or quota counters.
+ */
+export const TOKEN_ID = /^(?:legacy-)?[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{22})?$/;
+const tokenIdSchema = z.string().regex(TOKEN_ID);
+
 /** How many generations of derived tokens may stand below a minted one. */
 export const MAX_DERIVATION_DEPTH = 3;
 
@@ -58,7 +67,7 @@ export const MAX_DERIVATION_DEPTH = 3;
  * own limit by deriving children).
  */
 export const ancestorSchema = z.strictObject({
-  jti: z.string().min(16).max(64),
+  jti: tokenIdSchema,
   perClientRequestLimits: requestLimitsSchema.optional(),
   globalRequestLimits: requestLimitsSchema.optional(),
 });
@@ -68,7 +77,7 @@ export const tokenClaimsSchema = z.object({
   sub: z.string().endsWith('#aisbreaker'),
   iat: z.int().nonnegative(),
   exp: z.int().positive(),
-  jti: z.string().min(16).max(64),
+  jti: tokenIdSchema,
   requestQuotas: requestQuotasSchema.default({}),
   serviceSecrets: serviceSecretsSchema.default([]),
   /** our extension, on derived tokens only: root first, parent last */
@@ -77,16 +86,27 @@ export const tokenClaimsSchema = z.object({
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
 /**
- * Legacy AIsBreaker tokens carry no `jti`; the verifier derives one from the token itself. That
- * server put the mint body's requestAuthAndQuotas into the token as it came, so fields it did not
- * know are ignored here as it ignored them.
+ * Legacy AIsBreaker tokens: the verifier gives each an id derived from the token itself; a `jti`
+ * or `ancestors` in their payload is ignored (anyone holding a keyphrase-encrypted token could
+ * have written them, e.g. to name one of our tokens and revoke it). That server put the mint
+ * body's requestAuthAndQuotas into the token as it came, so fields it did not know are ignored
+ * here as it ignored them.
  */
 const legacyLimitsSchema = z.object(requestLimitsSchema.shape);
-export const legacyClaimsSchema = tokenClaimsSchema.extend({
-  jti: z.string().optional(),
+export const legacyClaimsSchema = tokenClaimsSchema.omit({ jti: true, ancestors: true }).extend({
   requestQuotas: z.object({ perClientRequestLimits: legacyLimitsSchema.optional(), globalRequestLimits: legacyLimitsSchema.optional() }).default({}),
   serviceSecrets: z.array(z.object(serviceSecretSchema.shape)).max(MAX_SERVICE_SECRETS).default([]),
 });
+
+/**
+ * Whether a serviceSecrets entry's serviceId covers `serviceId`: the id itself or one below it at
+ * a "/" boundary ("chat:openai.com" covers "chat:openai.com/gpt-4o", not "chat:openai.com-eu");
+ * "" covers every service.
+ */
+export function coversServiceId(entryServiceId: string, serviceId: string): boolean {
+  if (entryServiceId === '' || serviceId === entryServiceId) return true;
+  return serviceId.startsWith(entryServiceId) && serviceId[entryServiceId.length] === '/';
+}
 
 /**
  * A derived token's jti starts with its family's root jti ("<root>.<own>"), so the family, and

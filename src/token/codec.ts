@@ -107,7 +107,7 @@ export async function openToken(token: string, keyring: Keyring, nowMs: number):
         continue; // another keyphrase may fit
       }
       const claims = parseClaims(legacyClaimsSchema, payload);
-      return { claims: { ...claims, jti: claims.jti ?? legacyTokenId(token) }, legacy: true };
+      return { claims: { ...claims, jti: legacyTokenId(token) }, legacy: true };
     }
   }
   throw new TokenError('invalid', 'token could not be decrypted');
@@ -145,7 +145,7 @@ function parseClaims<T>(schema: { safeParse(data: unknown): { success: true; dat
   return result.data;
 }
 
-/** A stable id for legacy tokens, which carry none: their quota counters need one. */
+/** A stable id for a legacy token, in a namespace of its own (see TOKEN_ID): its counters and revocation need one. */
 function legacyTokenId(token: string): string {
   return 'legacy-' + createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }

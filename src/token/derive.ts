@@ -3,6 +3,7 @@ import { ApiError, invalidRequest } from '../errors.js';
 import {
   MAX_DERIVATION_DEPTH,
   MAX_SERVICE_SECRETS,
+  coversServiceId,
   hostOfSubject,
   type Ancestor,
   type RequestLimits,
@@ -55,7 +56,7 @@ function narrowServices(parent: ServiceSecret[], requested: ValidMint['serviceSe
   const child: ServiceSecret[] = [];
   requested.forEach((entry, i) => {
     const field = `requestAuthAndQuotas.serviceSecrets.${i}`;
-    const at = parent.findIndex((p) => entry.serviceId.startsWith(p.serviceId));
+    const at = parent.findIndex((p) => coversServiceId(p.serviceId, entry.serviceId));
     const granting = parent[at];
     if (!granting) throw forbidden(`${field}.serviceId`, 'the parent token has no secret for this service');
     // constant time: the caller must not learn the parent's secret by guessing it
@@ -64,7 +65,7 @@ function narrowServices(parent: ServiceSecret[], requested: ValidMint['serviceSe
     }
     // the parent's more specific entries before the granting one win for their services (first
     // match): the child keeps them, so it never sends a secret where the parent sends another
-    const shadowing = parent.slice(0, at).filter((p) => p.serviceId.startsWith(entry.serviceId));
+    const shadowing = parent.slice(0, at).filter((p) => coversServiceId(entry.serviceId, p.serviceId));
     for (const e of [...shadowing, { serviceId: entry.serviceId, authSecret: granting.authSecret }]) {
       // a later entry with the same serviceId could never match first
       if (!child.some((c) => c.serviceId === e.serviceId)) child.push(e);

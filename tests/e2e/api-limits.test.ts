@@ -88,8 +88,11 @@ describe('API_AUTH_FAILURE_LIMITS: refused credentials per client address', () =
     }
     expect(codes).toEqual(['INVALID_API_KEY', 'MISSING_API_KEY', 'INVALID_API_KEY']);
     await expectRateLimited(await call(url, 'aisbreaker_garbage', '6.6.6.6'), { scope: 'api', window: 'minute', limit: 3 });
-    // once blocked, the address gets 429 for any credential, so guesses cannot be confirmed by it
-    await expectRateLimited(await call(url, token, '6.6.6.6'), { scope: 'api', window: 'minute', limit: 3 });
+    // once blocked, the address gets 429 for anything that could be guessed or was refused, but a
+    // valid token (which no guess can produce) is still served: a guesser cannot lock others out
+    expect(await statusOf(await call(url, token, '6.6.6.6'))).toBe(200);
+    await expectRateLimited(await call(url, 'not-a-key-of-this-server', '6.6.6.6'), { scope: 'api', window: 'minute', limit: 3 });
+    await expectRateLimited(await call(url, undefined, '6.6.6.6'), { scope: 'api', window: 'minute', limit: 3 });
     // other addresses: valid tokens served, bad ones refused with their 401
     expect(await statusOf(await call(url, token, '7.7.7.7'))).toBe(200);
     const other = await call(url, 'aisbreaker_garbage', '7.7.7.7');

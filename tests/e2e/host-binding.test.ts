@@ -80,10 +80,32 @@ describe('host binding behind a trusted proxy (TRUST_PROXY=loopback)', () => {
   });
   afterAll(() => gw.close());
 
-  it('binds to the forwarded host (req.hostname after TRUST_PROXY) and checks it the same way', async () => {
+  it('binds to the Host header, not to X-Forwarded-Host: a proxy passing a client\'s header on cannot make the binding worthless', async () => {
+    // a mint cannot bind the token to a victim's host
+    const minted = tokenOf(await mintWith(gw, { 'X-Forwarded-Host': 'victim.example.com' }));
+    expect((await use(gw, minted)).status).toBe(200);
+    expect(parseError(await use(gw, minted, { Host: 'victim.example.com' })).code).toBe('WRONG_HOST');
+    // nor can a forwarded host make a token bound to 127.0.0.1 acceptable under another Host
+    expect(parseError(await use(gw, minted, { Host: 'evil.example.com', 'X-Forwarded-Host': '127.0.0.1' })).code).toBe('WRONG_HOST');
+  });
+});
+
+describe('host binding with TRUST_FORWARDED_HOST=on (the trusted proxy sets X-Forwarded-Host)', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ TRUST_PROXY: 'loopback', TRUST_FORWARDED_HOST: 'on' });
+  });
+  afterAll(() => gw.close());
+
+  it('binds to the forwarded host and checks it the same way', async () => {
     const token = tokenOf(await mintWith(gw, { 'X-Forwarded-Host': 'api.example.com' }));
     expect((await use(gw, token, { 'X-Forwarded-Host': 'api.example.com' })).status).toBe(200);
     expect(parseError(await use(gw, token)).code).toBe('WRONG_HOST');
     expect(parseError(await use(gw, token, { 'X-Forwarded-Host': 'other.example.com' })).code).toBe('WRONG_HOST');
+  });
+
+  it('refuses to start without a trusted proxy, or with a value it does not know', async () => {
+    await expect(startGateway({ TRUST_FORWARDED_HOST: 'on' })).rejects.toThrow(/TRUST_FORWARDED_HOST: "on" needs TRUST_PROXY/);
+    await expect(startGateway({ TRUST_PROXY: 'loopback', TRUST_FORWARDED_HOST: 'yes' })).rejects.toThrow(/TRUST_FORWARDED_HOST: must be "on" or "off", not "yes"/);
   });
 });

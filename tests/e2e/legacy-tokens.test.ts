@@ -148,7 +148,7 @@ describe('legacy AIsBreaker tokens with AISBREAKER_LEGACY_KEYPHRASES set', () =>
   });
 
   it('derives a child from a legacy token, which shares its quota and its revocation', async () => {
-    const token = await legacyToken(KEYPHRASE, { iat: nowSeconds(), requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerHour: 3 } }, serviceSecrets: [{ serviceId: 'chat:', authSecret: UPSTREAM_SECRET }] } });
+    const token = await legacyToken(KEYPHRASE, { iat: nowSeconds(), requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerHour: 3 } }, serviceSecrets: [{ serviceId: '', authSecret: UPSTREAM_SECRET }] } });
     const derived = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:dummy' }] }, expirationTimeSpan: '10m' }, { Authorization: `Bearer ${token}` });
     expect(derived.status, derived.text).toBe(200);
     const child = derived.json.access_token;

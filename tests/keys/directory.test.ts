@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KeyDirectory, generateKey, limitsForModel } from '../../src/keys/directory.js';
+import { KeyDirectory, generateKey, limitsForModel, type OperatorKey } from '../../src/keys/directory.js';
+import { buildRegistry } from '../../src/services/catalog.js';
+
+// the built-in services and an Azure-style one: role entries are matched against resolved models
+const registry = buildRegistry({ 'chat:azure': { kind: 'openai', baseUrl: 'http://127.0.0.1:9/openai', auth: 'api-key' } }, 'chat:openai.com', { openaiBaseUrl: 'http://127.0.0.1:9/v1', openaiApiKey: undefined, env: {} });
+
+function limitsOf(key: OperatorKey | undefined, model: string): ReturnType<typeof limitsForModel> {
+  return key && limitsForModel(key, registry.resolveModel(model));
+}
 
 const DIAL_EXAMPLE = {
   keys: { proxyKey1: { project: 'Project1', role: 'default' } },
@@ -23,12 +31,37 @@ describe('operator key directory', () => {
     const dir = directory(DIAL_EXAMPLE);
     const key = dir.find('proxyKey1');
     expect(key?.project).toBe('Project1');
-    expect(key && limitsForModel(key, 'chat-gpt-35-turbo')?.limits).toEqual({});
-    expect(key && limitsForModel(key, 'chat:openai.com/gpt-4o-mini')).toEqual({ name: 'gpt-4o-mini', limits: { minute: 20000, day: 500000, requestHour: 100, requestDay: 1000 } });
-    expect(key && limitsForModel(key, 'gpt-4')).toBeUndefined();
+    expect(limitsOf(key, 'chat-gpt-35-turbo')?.limits).toEqual({});
+    expect(limitsOf(key, 'chat:openai.com/gpt-4o-mini')).toEqual({ name: 'gpt-4o-mini', limits: { minute: 20000, day: 500000, requestHour: 100, requestDay: 1000 } });
+    expect(limitsOf(key, 'gpt-4')).toBeUndefined();
     expect(dir.find('proxyKey2')).toBeUndefined();
     expect(dir.warnings[0]).toMatch(/shorter than 22 chars/);
     expect(dir.warnings.join()).not.toContain('proxyKey1');
+  });
+
+  it('a role entry grants exactly what it names: a bare model of the default service, <serviceId>/<model>, or a service', () => {
+    const key = directory({
+      keys: { 'a-long-enough-operator-key-0002': { project: 'P', role: 'r' } },
+      roles: { r: { limits: { 'gpt-4o-mini': { requestMinute: 3 }, 'chat:dummy': {}, 'chat:azure/gpt-4o': { requestDay: 9 } } } },
+    }).find('a-long-enough-operator-key-0002');
+    const granted: [string, string | undefined][] = [
+      ['gpt-4o-mini', 'gpt-4o-mini'],
+      ['chat:openai.com/gpt-4o-mini', 'gpt-4o-mini'],
+      ['chat:dummy', 'chat:dummy'],
+      ['chat:dummy/anything', 'chat:dummy'],
+      ['chat:azure/gpt-4o', 'chat:azure/gpt-4o'],
+      // the last path segment is no way around the list (the review's bypasses)
+      ['chat:azure/chat:dummy', undefined],
+      ['chat:openai.com/chat:dummy', undefined],
+      ['chat:azure/gpt-4o-mini', undefined],
+      ['chat:azure/x/gpt-4o-mini', undefined],
+      ['chat:azure/gpt-4o/extra', undefined],
+      ['chat:echo/chat:dummy', undefined],
+      ['gpt-4o', undefined],
+    ];
+    for (const [model, entry] of granted) expect([model, limitsOf(key, model)?.name]).toEqual([model, entry]);
+    // the limits counted are the entry's
+    expect(limitsOf(key, 'chat:openai.com/gpt-4o-mini')?.limits).toEqual({ requestMinute: 3 });
   });
 
   it('finds hashed keys by the key, and the config holds no usable secret', () => {
@@ -52,9 +85,9 @@ describe('operator key directory', () => {
     });
     const key = dir.find('a-long-enough-operator-key-0001');
     // requestHour is missing in "small", so small's m is unlimited per hour
-    expect(key && limitsForModel(key, 'm')?.limits).toEqual({ minute: 100, requestDay: 5 });
-    expect(key && limitsForModel(key, 'only')?.limits).toEqual({ day: 1 });
-    expect(key && limitsForModel(key, 'n')?.limits).toEqual({});
+    expect(limitsOf(key, 'm')?.limits).toEqual({ minute: 100, requestDay: 5 });
+    expect(limitsOf(key, 'only')?.limits).toEqual({ day: 1 });
+    expect(limitsOf(key, 'n')?.limits).toEqual({});
   });
 
   it('refuses a key without project, without role, or with a role that does not exist, naming the key by hash only', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import type { ServiceSecret, TokenClaims } from '../../src/token/claims.js';
+import { coversServiceId, type ServiceSecret, type TokenClaims } from '../../src/token/claims.js';
 import { deriveChild } from '../../src/token/derive.js';
 import type { ValidMint } from '../../src/token/mint-request.js';
 
@@ -24,11 +24,12 @@ function request(overrides: Partial<ValidMint> = {}): ValidMint {
   return { requestQuotas: undefined, serviceSecrets: undefined, lifetimeSeconds: 7200, lifetimeExplicit: false, ...overrides };
 }
 
+/** The secret the gateway would send to `serviceId` (its first entry that covers it; see tests/token/claims.test.ts for the rule). */
 function resolve(secrets: ServiceSecret[], serviceId: string): string | undefined {
-  return secrets.find((s) => serviceId.startsWith(s.serviceId))?.authSecret;
+  return secrets.find((s) => coversServiceId(s.serviceId, serviceId))?.authSecret;
 }
 
-const serviceIds = ['', 'chat:', 'chat:a', 'chat:a/x', 'chat:ab', 'chat:b', 'chat:b/y', 'image:', 'image:c'];
+const serviceIds = ['', 'chat:', 'chat:a', 'chat:a/x', 'chat:a/x/z', 'chat:ab', 'chat:b', 'chat:b/y', 'image:', 'image:c'];
 
 describe('deriveChild', () => {
   it('property: a child never resolves a service to a secret its parent would not use for it, nor reaches beyond the parent', () => {

@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EncryptJWT, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_JSON_DEPTH } from '../../src/routes/body.js';
+import { mint, postProcess, processBody, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { expectError, expectServes, getJson, mintRaw, postForm, postJson, postRaw, useToken } from '../helpers/lifecycle-helpers.js';
+import { MockOpenAi } from '../helpers/mock-openai.js';
+
+/**
+ * The findings of a security review that attacked running gateways, one describe each: every test
+ * here failed on the code the review attacked.
+ */
+
+const OPERATOR_KEY = 'operator-key-review-0123456789abcdef';
+const OPENAI_OPERATOR_SECRET = 'sk-operator-openai-0123456789abcdef';
+const AZURE_OPERATOR_SECRET = 'azure-operator-key-0123456789abcdef';
+
+function tempConfig(content: unknown): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'aisbgw-review-'));
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify(content));
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function chat(gw: TestGateway, credential: string, model: string, extra: Record<string, unknown> = {}): Promise<Response> {
+  return fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${credential}` },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], ...extra }),
+  });
+}
+
+async function statusAndCode(res: Response): Promise<[number, string | undefined]> {
+  const body = (await res.json()) as { error?: { code?: string } };
+  return [res.status, body.error?.code];
+}
+
+describe('1. an operator key grants exactly the models its role names', () => {
+  let openai: MockOpenAi;
+  let azure: MockOpenAi;
+  let config: ReturnType<typeof tempConfig>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    openai = await MockOpenAi.start();
+    azure = await MockOpenAi.start();
+    process.env.REVIEW_AZURE_KEY = AZURE_OPERATOR_SECRET;
+    config = tempConfig({
+      services: { 'chat:azure': { kind: 'openai', baseUrl: azure.baseUrl, auth: 'api-key', operatorKeyEnv: 'REVIEW_AZURE_KEY' } },
+      keys: { [OPERATOR_KEY]: { project: 'Review', role: 'narrow' } },
+      roles: { narrow: { limits: { 'gpt-4o-mini': { requestMinute: 3 }, 'chat:dummy': {} } } },
+    });
+    gw = await startGateway({ AISBREAKER_CONFIG: config.path, OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: OPENAI_OPERATOR_SECRET });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await Promise.all([openai.close(), azure.close()]);
+    config.remove();
+    delete process.env.REVIEW_AZURE_KEY;
+  });
+
+  it('refuses a listed name in the last path segment of another service: nothing reaches an upstream', async () => {
+    for (const model of ['chat:azure/chat:dummy', 'chat:openai.com/chat:dummy', 'chat:azure/gpt-4o-mini', 'chat:azure/v1/gpt-4o-mini']) {
+      const res = await chat(gw, OPERATOR_KEY, model);
+      expect([model, ...(await statusAndCode(res))]).toEqual([model, 403, 'FORBIDDEN']);
+    }
+    expect(azure.received).toHaveLength(0);
+    expect(openai.received).toHaveLength(0);
+  });
+
+  it('counts the entry it grants: the bare model is the default service\'s, with its limit, in both spellings', async () => {
+    const results: number[] = [];
+    for (const model of ['gpt-4o-mini', 'chat:openai.com/gpt-4o-mini', 'gpt-4o-mini', 'chat:openai.com/gpt-4o-mini']) {
+      const res = await chat(gw, OPERATOR_KEY, model);
+      await res.arrayBuffer();
+      results.push(res.status);
+    }
+    expect(results).toEqual([200, 200, 200, 429]);
+    expect(openai.received).toHaveLength(3);
+    expect(openai.received.every((r) => r.headers.authorization === `Bearer ${OPENAI_OPERATOR_SECRET}`)).toBe(true);
+    expect(azure.received).toHaveLength(0);
+    // a service id grants that service, whatever it is asked to use
+    expect((await chat(gw, OPERATOR_KEY, 'chat:dummy/anything')).status).toBe(200);
+  });
+
+  it('applies the same rule to /v1/deployments/{model}/limits', async () => {
+    const limits = (model: string): Promise<{ status: number }> => getJson(`${gw.url}/v1/deployments/${encodeURIComponent(model)}/limits`, { Authorization: `Bearer ${OPERATOR_KEY}` });
+    expect((await limits('chat:azure/chat:dummy')).status).toBe(403);
+    expect((await limits('chat:azure/gpt-4o-mini')).status).toBe(403);
+    const granted = await getJson<{ minuteRequestStats: { total: number } }>(`${gw.url}/v1/deployments/gpt-4o-mini/limits`, { Authorization: `Bearer ${OPERATOR_KEY}` });
+    expect(granted.status).toBe(200);
+    expect(granted.json.minuteRequestStats.total).toBe(3);
+  });
+});
+
+describe('2. a token\'s secret goes only to its service and the services below it at a "/"', () => {
+  const VICTIM_SECRET = 'sk-victim-openai-key-0123456789abcdef';
+  let openai: MockOpenAi;
+  let lookalike: MockOpenAi;
+  let config: ReturnType<typeof tempConfig>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    openai = await MockOpenAi.start();
+    lookalike = await MockOpenAi.start();
+    config = tempConfig({ services: { 'chat:openai.com-eu': { kind: 'openai', baseUrl: lookalike.baseUrl } } });
+    gw = await startGateway({ AISBREAKER_CONFIG: config.path, OPENAI_BASE_URL: openai.baseUrl });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await Promise.all([openai.close(), lookalike.close()]);
+    config.remove();
+  });
+
+  it('a service whose id merely starts with the secret\'s serviceId gets no secret, and no child can be derived for it', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: VICTIM_SECRET }] } });
+    const refused = await chat(gw, token, 'chat:openai.com-eu/gpt-4o');
+    expect(await statusAndCode(refused)).toEqual([401, 'MISSING_API_KEY']);
+    expect(lookalike.received).toHaveLength(0);
+
+    const child = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com-eu' }] } }, { Authorization: `Bearer ${token}` });
+    expect(expectError(child, 403, 'FORBIDDEN').details?.field).toBe('requestAuthAndQuotas.serviceSecrets.0.serviceId');
+
+    // its own service, and its models below it at "/", still get it
+    expect((await chat(gw, token, 'chat:openai.com/gpt-4o')).status).toBe(200);
+    expect(openai.received.at(-1)?.headers.authorization).toBe(`Bearer ${VICTIM_SECRET}`);
+    const modelChild = await mintRaw(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com/gpt-4o' }] } }, { Authorization: `Bearer ${token}` });
+    expect(modelChild.status).toBe(200);
+    expect((await chat(gw, modelChild.json.access_token, 'chat:openai.com/gpt-4o')).status).toBe(200);
+    expect(await statusAndCode(await chat(gw, modelChild.json.access_token, 'chat:openai.com/gpt-4o-mini'))).toEqual([401, 'MISSING_API_KEY']);
+    expect(lookalike.received).toHaveLength(0);
+  });
+});
+
+describe('3. a legacy token\'s ids are its own, never taken from its payload', () => {
+  const KEYPHRASE = 'review-legacy-keyphrase-0123456789';
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ AISBREAKER_LEGACY_KEYPHRASES: KEYPHRASE });
+  });
+  afterAll(() => gw.close());
+
+  async function legacyToken(payload: Record<string, unknown>): Promise<string> {
+    const key = createHash('sha256').update(KEYPHRASE).digest();
+    const now = Math.floor(Date.now() / 1000);
+    const jwe = await new EncryptJWT(payload as JWTPayload)
+      .setProtectedHeader({ ver: 'aisbreaker.org/jwt/v1', typ: 'JOSE', alg: 'dir', enc: 'A128CBC-HS256' })
+      .setSubject('127.0.0.1#aisbreaker')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .encrypt(new Uint8Array(key));
+    return 'aisbreaker_' + jwe;
+  }
+
+  it('revoking a legacy token that names a victim\'s jti (learnt from a child\'s tokeninfo) revokes neither the victim nor its family', async () => {
+    const victim = await mint(gw.url);
+    const child = (await mintRaw(gw.url, { requestAuthAndQuotas: {} }, { Authorization: `Bearer ${victim}` })).json.access_token;
+    const info = await getJson<{ parent: string }>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${child}` });
+    const victimJti = info.json.parent;
+    expect(victimJti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+    const forged = await legacyToken({ requestQuotas: {}, serviceSecrets: [], jti: victimJti, ancestors: [{ jti: victimJti }] });
+    const forgedInfo = await getJson<{ jti: string }>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${forged}` });
+    expect(forgedInfo.status).toBe(200);
+    expect(forgedInfo.json.jti).toMatch(/^legacy-[A-Za-z0-9_-]{22}$/);
+    const revoked = await postForm<{ jti: string }>(`${gw.url}/api/v1/oauth/revoke`, { token: forged });
+    expect(revoked.status).toBe(200);
+    expect(revoked.json.jti).toBe(forgedInfo.json.jti);
+
+    expect((await useToken(gw.url, forged)).status).toBe(401);
+    await expectServes(gw.url, victim);
+    await expectServes(gw.url, child);
+  });
+});
+
+describe('4. distinct IPv6 /64 networks are distinct clients, whatever the notation', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway({ TRUST_PROXY: 'loopback' });
+  });
+  afterAll(() => gw.close());
+
+  it('2001::5:1:2:3:4 and 2001::6:1:2:3:4 are two clients; 2001:0:0:5::9 is the first again', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { perClientRequestLimits: { requestsPerMinute: 1 } } } });
+    const from = async (address: string): Promise<number> => {
+      const res = await postProcess(gw.url, token, processBody('chat:dummy', 'hi'), { 'X-Forwarded-For': address });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect([await from('2001::5:1:2:3:4'), await from('2001::6:1:2:3:4'), await from('2001:0:0:5::9')]).toEqual([200, 200, 429]);
+  });
+});
+
+describe('5. a deeply nested JSON body is a 400 naming the limit, on every JSON route, never a 500', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway();
+  });
+  afterAll(() => gw.close());
+
+  const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+
+  it('refuses it before parsing, streaming or not, and serves the next request', async () => {
+    const token = await mint(gw.url);
+    const auth = { Authorization: `Bearer ${token}` };
+    const deep = nested(20_000);
+    const bodies: [string, string, Record<string, string>][] = [
+      [`${gw.url}/v1/chat/completions`, `{"model":"chat:dummy","stream":true,"messages":[{"role":"user","content":"x"}],"x":${deep}}`, auth],
+      [`${gw.url}/v1/chat/completions`, `{"model":"chat:dummy","messages":[{"role":"user","content":${deep}}]}`, auth],
+      [`${gw.url}/api/v1/process`, `{"service":{"serviceId":"chat:dummy"},"request":{"inputs":[{"text":{"role":"user","content":"x"}}],"stream":true},"x":${deep}}`, auth],
+      [`${gw.url}/api/v1/oauth/token`, `{"requestAuthAndQuotas":{"x":${deep}}}`, {}],
+      [`${gw.url}/api/v1/oauth/revoke`, `{"token":${nested(5000)}}`, {}],
+    ];
+    for (const [url, body, headers] of bodies) {
+      const res = await postRaw(url, body, 'application/json', headers);
+      const error = expectError(res, 400, 'INVALID_REQUEST');
+      expect(error.message).toContain(String(MAX_JSON_DEPTH));
+      expect(error.details).toMatchObject({ field: '(body)', maxDepth: MAX_JSON_DEPTH });
+    }
+    // brackets inside strings are text, and the limit itself is allowed
+    const atLimit = `{"model":"chat:dummy","messages":[{"role":"user","content":"${'['.repeat(500)}"}],"x":${nested(MAX_JSON_DEPTH - 1)}}`;
+    expect((await postRaw(`${gw.url}/v1/chat/completions`, atLimit, 'application/json', auth)).status).toBe(200);
+    expect(gw.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
+    await expectServes(gw.url, token);
+  });
+});
+
+describe('7. past the refused-credential limit a valid token is still served; guessable credentials are not tried', () => {
+  let config: ReturnType<typeof tempConfig>;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    config = tempConfig({ keys: { [OPERATOR_KEY]: { project: 'Review', role: 'any' } }, roles: { any: { limits: { 'chat:dummy': {} } } } });
+    gw = await startGateway({ AISBREAKER_CONFIG: config.path, API_AUTH_FAILURE_LIMITS: '5/minute', AISBREAKER_ADMIN_KEY: 'review-admin-key-0123456789abcdef' });
+  });
+  afterAll(async () => {
+    await gw.close();
+    config.remove();
+  });
+
+  it('a guesser behind the same address does not lock out token holders', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: {} }, { Authorization: 'Bearer review-admin-key-0123456789abcdef' });
+    const refused: number[] = [];
+    for (let i = 0; i < 7; i++) refused.push((await useToken(gw.url, `aisbreaker_guess${i}`)).status);
+    expect(refused).toEqual([401, 401, 401, 401, 401, 429, 429]);
+
+    // the valid token: served, again and again
+    for (let i = 0; i < 3; i++) await expectServes(gw.url, token);
+    // guessable or refused credentials: 429 without being tried, even the right operator key
+    expect((await useToken(gw.url, OPERATOR_KEY)).status).toBe(429);
+    expect((await useToken(gw.url, 'aisbreaker_another-guess')).status).toBe(429);
+    expect((await useToken(gw.url, undefined)).status).toBe(429);
+    const introspect = await postForm(`${gw.url}/api/v1/oauth/introspect`, { token }, { Authorization: 'Bearer review-admin-key-0123456789abcdef' });
+    expect(introspect.status).toBe(429);
+    await expectServes(gw.url, token);
+  });
+});
+
+describe('8. an upstream error quoting any part of the secret loses that part', () => {
+  const SECRET = 'sk-proj-oj-VICTIM3+SECRET/9f8e7d6c5b4a';
+  let openai: MockOpenAi;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    openai = await MockOpenAi.start();
+    gw = await startGateway({ OPENAI_BASE_URL: openai.baseUrl });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await openai.close();
+  });
+
+  it('removes every run of 8 or more characters of the secret, keeping ordinary words', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: SECRET }] } });
+    const quoted = `Incorrect API key provided: mid=${SECRET.slice(8, 26)} tail=${SECRET.slice(-9)} for organization staging`;
+    openai.next({ kind: 'fail', status: 401, body: { error: { message: quoted, type: 'invalid_request_error', code: 'invalid_api_key' } } });
+    const res = await postJson(`${gw.url}/v1/chat/completions`, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { Authorization: `Bearer ${token}` });
+    const error = expectError(res, 401, 'UPSTREAM_ERROR');
+    expect(error.message).toBe('Incorrect API key provided: mid=[redacted] tail=[redacted] for organization staging');
+    for (let i = 0; i + 8 <= SECRET.length; i++) expect(res.text).not.toContain(SECRET.slice(i, i + 8));
+  });
+});
