@@ -1,6 +1,10 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { AdminAuthority } from './auth/admin.js';
 import { authenticate } from './auth/authenticate.js';
+import { requireScope } from './auth/principal.js';
+import { lookUpToken } from './quota/look.js';
+import type { TokenClaims } from './token/claims.js';
 import { requestHost } from './auth/request-host.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -12,7 +16,8 @@ import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { ReloadingConfigFile, type ConfigSection } from './config-reload.js';
-import { KeyDirectory } from './keys/directory.js';
+import { KeyDirectory, expiringKeys, keyChanges } from './keys/directory.js';
+import { audit } from './audit.js';
 import { parseKeysSection } from './config-sections.js';
 import { Metrics } from './metrics.js';
 import { docsRoutes } from './routes/docs.js';
@@ -26,6 +31,9 @@ import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
+
+/** How often operator keys about to expire are warned of again. */
+const EXPIRY_WARNING_INTERVAL_MS = 6 * 3600 * 1000;
 
 /** How long replaced services stay open after a config reload, for requests that already picked them. */
 const RETIRED_SERVICES_GRACE_MS = 30_000;
@@ -56,10 +64,26 @@ export function createGateway(options: GatewayOptions): Gateway {
   const verifier = new TokenVerifier(keyring, clock);
   const metrics = options.metrics ?? new Metrics({ processMetrics: true });
   let operatorKeys = KeyDirectory.empty();
+  let keysLoaded = false;
+  // "notification before expiration": a warning per key about to expire, at each load and every few hours
+  const warnOfExpiringKeys = (): void => {
+    for (const { key, expiresAt, expired } of expiringKeys(operatorKeys, clock(), config.expiryNoticeMs)) {
+      logger.warn({ key, expiresAt }, expired ? 'operator key has expired: it is refused with EXPIRED_API_KEY' : 'operator key expires soon: rotate it');
+    }
+  };
   const keysSection: ConfigSection = (file) => {
     const parsed = parseKeysSection(file);
     if ('problems' in parsed) return parsed;
-    return { apply: () => (operatorKeys = parsed.directory), warnings: parsed.directory.warnings };
+    return {
+      apply: () => {
+        const changes = keyChanges(operatorKeys, parsed.directory);
+        if (keysLoaded && changes.added.length + changes.removed.length + changes.changed.length > 0) audit(logger, 'config.keys_changed', changes);
+        operatorKeys = parsed.directory;
+        keysLoaded = true;
+        warnOfExpiringKeys();
+      },
+      warnings: parsed.directory.warnings,
+    };
   };
   // the server's own upstream secrets (OPENAI_API_KEY, ...) serve operator keys only, never minted tokens
   const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env };
@@ -91,6 +115,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const configFile = config.configPath === undefined ? undefined : new ReloadingConfigFile(config.configPath, [servicesSection, keysSection], logger);
   configFile?.load();
   configFile?.watch();
+  const expiryWarnings = configFile === undefined ? undefined : setInterval(warnOfExpiringKeys, EXPIRY_WARNING_INTERVAL_MS).unref();
   const redis = connectRedis(config, logger);
   const quota = createQuotaBackend(config, redis, logger, clock, metrics);
   const mintLimits = new ApiRateLimits('mint', config.mintLimits, redis);
@@ -107,17 +132,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   // the serving routes first: nearly all traffic is theirs, and every router passed costs a match.
   // Each checks who is calling, then whether they are within their quotas.
   const hostOf = requestHost(config.trustForwardedHost);
-  const authenticateToken = authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf });
+  const authenticateToken = authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf, clock, expiryNoticeMs: config.expiryNoticeMs });
   const quotas = new QuotaEnforcer(quota.store, clock, metrics);
-  const guard = [authenticateToken, quotas.guard()];
+  const guard = [authenticateToken, requireScope('inference', 'calling an AI service'), quotas.guard()];
+  const isRevoked = async (claims: TokenClaims): Promise<boolean> => (await lookUpToken(quota.store, claims, 'admin', clock())).outcome === 'revoked';
+  const admin = new AdminAuthority({ adminKey: config.adminKey, operatorKeys: () => operatorKeys, verifier, hostOf, isRevoked, clock });
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
   app.use(openAiRoutes(guard, serviceCalls));
   app.use(processRoutes(guard, serviceCalls));
-  const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
+  const tokenDeps = { metrics, admin, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));
-  app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits }));
-  app.use(deploymentRoutes({ authenticate: authenticateToken, quotaStore: quota.store, clock, registry: () => registry }));
-  app.get('/metrics', metrics.handler());
+  app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits, expiryNoticeMs: config.expiryNoticeMs }));
+  const readAnalytics = (action: string): RequestHandler[] => [authenticateToken, requireScope('analytics:read', action)];
+  app.use(deploymentRoutes({ authenticate: readAnalytics('reading limits'), quotaStore: quota.store, clock, registry: () => registry }));
+  app.get('/metrics', ...(config.metricsAuth ? readAnalytics('reading /metrics') : []), metrics.handler());
   app.use(systemRoutes(quota.isServing));
   app.use(docsRoutes());
   app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
@@ -133,6 +161,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: async () => {
       configFile?.close();
+      clearInterval(expiryWarnings);
       await Promise.all([registry, ...retired].map((r) => r.close()));
       retired.clear();
       await quota.close();

@@ -44,6 +44,10 @@ export interface Config {
   mintLimits: ApiLimit[];
   /** per client address, on requests whose credential is refused (brute-force protection) */
   authFailureLimits: ApiLimit[];
+  /** credentials expiring within this many ms are told so in a response header (0: never) */
+  expiryNoticeMs: number;
+  /** METRICS_AUTH=on: /metrics needs a credential with the analytics:read scope */
+  metricsAuth: boolean;
 }
 
 export const MIN_SECRET_LENGTH = 32;
@@ -189,6 +193,13 @@ export function loadConfig(env: Env = process.env): Config {
   // without a trusted proxy Express ignores X-Forwarded-Host: the setting would silently do nothing
   if (trustForwardedHost && trustProxy === false) problems.push('TRUST_FORWARDED_HOST: "on" needs TRUST_PROXY to name the proxy that sets X-Forwarded-Host');
 
+  const noticeText = nonEmpty(env.AISBREAKER_EXPIRY_NOTICE) ?? '7d';
+  const expiryNoticeMs = noticeText === 'off' ? 0 : parseTimeSpan(noticeText);
+  if (expiryNoticeMs === undefined) problems.push(`AISBREAKER_EXPIRY_NOTICE: "${noticeText}" is not a time span like "7d" or "36h" (or "off")`);
+
+  const metricsAuthText = nonEmpty(env.METRICS_AUTH) ?? 'off';
+  if (metricsAuthText !== 'on' && metricsAuthText !== 'off') problems.push(`METRICS_AUTH: must be "on" or "off", not "${metricsAuthText}"`);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -213,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs,
     mintLimits,
     authFailureLimits,
+    expiryNoticeMs: expiryNoticeMs as number,
+    metricsAuth: metricsAuthText === 'on',
   };
 }
 

@@ -72,3 +72,26 @@ export function sendError(res: Response, err: ApiError): void {
 export function invalidRequest(field: string, message: string, details: ErrorDetails = {}): ApiError {
   return new ApiError(400, 'INVALID_REQUEST', `${field}: ${message}`, { field, ...details });
 }
+
+/** The header a credential is expected in: named in every MISSING_API_KEY (details.header). */
+export const CREDENTIAL_HEADER = 'Authorization';
+
+/** 401 MISSING_API_KEY: no credential was presented. */
+export function missingCredential(message = 'no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."'): ApiError {
+  return new ApiError(401, 'MISSING_API_KEY', message, { header: CREDENTIAL_HEADER });
+}
+
+/** 401 INVALID_API_KEY; `keyId` is the credential's fingerprint (never the credential), when one was presented. */
+export function invalidCredential(message: string, keyId?: string): ApiError {
+  return new ApiError(401, 'INVALID_API_KEY', message, keyId === undefined ? undefined : { key_id: keyId });
+}
+
+/** 401 EXPIRED_API_KEY with details.expired_at (ISO 8601) when the expiry is known. */
+export function expiredCredential(message: string, expiredAtMs: number | undefined): ApiError {
+  return new ApiError(401, 'EXPIRED_API_KEY', message, expiredAtMs === undefined ? undefined : { expired_at: new Date(expiredAtMs).toISOString() });
+}
+
+/** 403 FORBIDDEN naming the scope the credential lacks (details.scope). */
+export function missingScope(scope: string, action: string): ApiError {
+  return new ApiError(403, 'FORBIDDEN', `${action} needs a credential with the "${scope}" scope`, { scope });
+}

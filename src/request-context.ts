@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { nameOf } from './auth/principal.js';
 import { ApiError, sendError } from './errors.js';
 
 declare global {
@@ -68,8 +69,9 @@ export function requestContext(logger: Logger): RequestHandler {
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           credential: req.credentialFingerprint,
-          // an operator key is named by its project, never by itself
+          // an operator key is named by its project, never by itself; any credential by its name, if it has one
           project: req.principal?.kind === 'key' ? req.principal.key.project : undefined,
+          name: nameOf(req.principal),
           service: typeof res.locals.service === 'string' ? res.locals.service : undefined,
           completed: res.writableFinished,
         },

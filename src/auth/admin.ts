@@ -1,13 +1,83 @@
-import { ApiError } from '../errors.js';
+import type { Request } from 'express';
+import type { Clock } from '../clock.js';
+import { missingScope } from '../errors.js';
+import type { KeyDirectory } from '../keys/directory.js';
+import { scopesOfToken, hostOfSubject, type TokenClaims } from '../token/claims.js';
+import { TOKEN_PREFIX } from '../token/codec.js';
+import type { TokenVerifier } from '../token/verifier.js';
+import { fingerprint } from './principal.js';
+import type { HostReader } from './request-host.js';
 import { secretsEqual } from './secret-compare.js';
 
+/** Who performed an administrative act: for the audit line (a fingerprint and a name, never the credential). */
+export interface AdminActor {
+  via: 'admin-key' | 'operator-key' | 'token';
+  fingerprint: string;
+  name?: string;
+}
+
+export interface AdminDeps {
+  /** AISBREAKER_ADMIN_KEY */
+  adminKey: string | undefined;
+  operatorKeys: () => KeyDirectory;
+  verifier: TokenVerifier;
+  hostOf: HostReader;
+  /** whether a token has been revoked (revocation is checked in the quota store) */
+  isRevoked: (claims: TokenClaims) => Promise<boolean>;
+  clock: Clock;
+}
+
 /**
- * Checks the operator's admin key when one is configured (AISBREAKER_ADMIN_KEY); with none
- * configured everything passes, as on an AIsBreaker server.
+ * The admin credentials: AISBREAKER_ADMIN_KEY, and every operator key or token with the `admin`
+ * scope (so an operator can hold several named admin keys and rotate them one by one). While none
+ * is configured, minting and introspection stay open, as on an AIsBreaker server.
  */
-export function assertAdmin(adminKey: string | undefined, presented: string | undefined, action: string): void {
-  if (adminKey === undefined) return;
-  if (presented === undefined || !secretsEqual(presented, adminKey)) {
-    throw new ApiError(403, 'FORBIDDEN', `${action} requires the admin key (Authorization: Bearer <admin key>)`);
+export class AdminAuthority {
+  constructor(private readonly deps: AdminDeps) {}
+
+  /** Whether admin acts need an admin credential: once the admin key or an admin-scoped operator key exists. */
+  get required(): boolean {
+    return this.deps.adminKey !== undefined || this.deps.operatorKeys().hasAdminKeys;
   }
+
+  /** The admin `presented` is, or undefined (the admin key is compared in constant time). */
+  async actorFor(req: Request, presented: string | undefined): Promise<AdminActor | undefined> {
+    if (presented === undefined) return undefined;
+    const id = fingerprint(presented);
+    if (this.deps.adminKey !== undefined && secretsEqual(presented, this.deps.adminKey)) return { via: 'admin-key', fingerprint: id, name: 'AISBREAKER_ADMIN_KEY' };
+    if (presented.startsWith(TOKEN_PREFIX)) {
+      const claims = await this.validToken(req, presented);
+      return claims && scopesOfToken(claims).includes('admin') ? withName({ via: 'token', fingerprint: id }, claims.name) : undefined;
+    }
+    const key = this.deps.operatorKeys().find(presented);
+    const live = key !== undefined && (key.expiresAtMs === undefined || key.expiresAtMs > this.deps.clock());
+    return live && key.scopes.includes('admin') ? withName({ via: 'operator-key', fingerprint: id }, key.name) : undefined;
+  }
+
+  /**
+   * The admin behind `presented`, or 403 naming the `admin` scope. `always`: even on a server
+   * without admin credentials (revocation by jti is never open); otherwise such a server lets
+   * the act through without an actor.
+   */
+  async assert(req: Request, presented: string | undefined, action: string, always = false): Promise<AdminActor | undefined> {
+    const actor = await this.actorFor(req, presented);
+    if (actor === undefined && (always || this.required)) throw missingScope('admin', `${action} (the admin key, or a credential with the admin scope)`);
+    return actor;
+  }
+
+  /** A token that authenticates here: not expired, bound to this host, not revoked. */
+  private async validToken(req: Request, token: string): Promise<TokenClaims | undefined> {
+    let claims: TokenClaims;
+    try {
+      claims = (await this.deps.verifier.open(token)).claims;
+    } catch {
+      return undefined;
+    }
+    if (hostOfSubject(claims.sub).toLowerCase() !== (this.deps.hostOf(req) ?? '').toLowerCase()) return undefined;
+    return (await this.deps.isRevoked(claims)) ? undefined : claims;
+  }
+}
+
+function withName(actor: AdminActor, name: string | undefined): AdminActor {
+  return name === undefined ? actor : { ...actor, name };
 }

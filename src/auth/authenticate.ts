@@ -1,13 +1,14 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Clock } from '../clock.js';
 import type { KeyDirectory } from '../keys/directory.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
-import { ApiError } from '../errors.js';
+import { ApiError, expiredCredential, invalidCredential, missingCredential } from '../errors.js';
 import { hostOfSubject } from '../token/claims.js';
 import { TOKEN_PREFIX, TokenError, type OpenedToken } from '../token/codec.js';
 import type { TokenVerifier } from '../token/verifier.js';
 import { extractCredential } from './credentials.js';
-import { fingerprint, type Principal } from './principal.js';
+import { expiresAtMs, fingerprint, type Principal } from './principal.js';
 import type { HostReader } from './request-host.js';
 
 export interface AuthenticationDeps {
@@ -18,7 +19,13 @@ export interface AuthenticationDeps {
   failureLimits: ApiRateLimits;
   /** the host a token must be bound to */
   hostOf: HostReader;
+  clock: Clock;
+  /** a credential that expires within this many ms gets EXPIRY_HEADER on its responses (0: never) */
+  expiryNoticeMs: number;
 }
+
+/** Says when the credential expires (ISO 8601), on responses to one that expires soon. */
+export const EXPIRY_HEADER = 'Aisbreaker-Credential-Expires-At';
 
 /**
  * Credential -> req.principal, or a 401 that says exactly what is wrong: missing, invalid
@@ -29,10 +36,18 @@ export interface AuthenticationDeps {
  * guesser would otherwise lock out every user of the address.
  */
 export function authenticate(deps: AuthenticationDeps): RequestHandler {
-  return async (req, _res, next) => {
-    req.principal = await deps.failureLimits.countRefusals(clientAddress(req), (blocked) => principalFor(req, deps, blocked), (err) => err instanceof ApiError && err.status === 401);
+  return async (req, res, next) => {
+    const principal = await deps.failureLimits.countRefusals(clientAddress(req), (blocked) => principalFor(req, deps, blocked), (err) => err instanceof ApiError && err.status === 401);
+    req.principal = principal;
+    noticeExpiry(res, principal, deps);
     next();
   };
+}
+
+/** "Rotate before expiration": the header on every response to a credential that expires soon. */
+function noticeExpiry(res: Response, principal: Principal, deps: AuthenticationDeps): void {
+  const expires = expiresAtMs(principal);
+  if (expires !== undefined && expires - deps.clock() <= deps.expiryNoticeMs) res.setHeader(EXPIRY_HEADER, new Date(expires).toISOString());
 }
 
 /**
@@ -52,25 +67,26 @@ function tokenFingerprint(opened: OpenedToken, token: string): string {
 /** `blocked`: the 429 of an address over the refused-credential limit, if it is. */
 async function principalFor(req: Request, deps: AuthenticationDeps, blocked: ApiError | undefined): Promise<Principal> {
   const credential = extractCredential(req);
-  if (credential === undefined) {
-    throw new ApiError(401, 'MISSING_API_KEY', 'no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."');
-  }
+  if (credential === undefined) throw missingCredential();
   if (!credential.startsWith(TOKEN_PREFIX)) {
-    req.credentialFingerprint = fingerprint(credential);
+    const keyId = fingerprint(credential);
+    req.credentialFingerprint = keyId;
     if (blocked) throw blocked;
     const key = deps.operatorKeys().find(credential);
-    if (!key) throw new ApiError(401, 'INVALID_API_KEY', `invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server`);
+    if (!key) throw invalidCredential(`invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server`, keyId);
+    if (key.expiresAtMs !== undefined && key.expiresAtMs <= deps.clock()) throw expiredCredential('API key has expired; ask the operator for a new one', key.expiresAtMs);
     return { kind: 'key', key };
   }
   let opened;
   try {
     opened = await deps.verifier.open(credential);
   } catch (err) {
-    req.credentialFingerprint = fingerprint(credential);
+    const keyId = fingerprint(credential);
+    req.credentialFingerprint = keyId;
     if (err instanceof TokenError) {
       throw err.failure === 'expired'
-        ? new ApiError(401, 'EXPIRED_API_KEY', 'token has expired; mint a new one')
-        : new ApiError(401, 'INVALID_API_KEY', `invalid token: ${err.message}`);
+        ? expiredCredential('token has expired; mint a new one', err.expiredAt === undefined ? undefined : err.expiredAt * 1000)
+        : invalidCredential(`invalid token: ${err.message}`, keyId);
     }
     throw err;
   }

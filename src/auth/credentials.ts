@@ -1,5 +1,6 @@
 import type { Request } from 'express';
-import { ApiError } from '../errors.js';
+import { invalidCredential } from '../errors.js';
+import { fingerprint } from './principal.js';
 
 /** Longest credential accepted; longer ones are refused before any work is done on them. */
 export const MAX_CREDENTIAL_LENGTH = 10_000;
@@ -13,16 +14,16 @@ export function extractCredential(req: Request): string | undefined {
   const authorization = req.headersDistinct['authorization'];
   const apiKey = req.headersDistinct['api-key'];
   if ((authorization?.length ?? 0) > 1 || (apiKey?.length ?? 0) > 1) {
-    throw new ApiError(401, 'INVALID_API_KEY', 'send exactly one Authorization or Api-Key header');
+    throw invalidCredential('send exactly one Authorization or Api-Key header');
   }
   const fromAuthorization = authorization?.[0] === undefined ? undefined : bearerValue(authorization[0]);
   const fromApiKey = apiKey?.[0]?.trim() || undefined;
   if (fromAuthorization !== undefined && fromApiKey !== undefined && fromAuthorization !== fromApiKey) {
-    throw new ApiError(401, 'INVALID_API_KEY', 'Authorization and Api-Key headers name different credentials');
+    throw invalidCredential('Authorization and Api-Key headers name different credentials');
   }
   const credential = fromAuthorization ?? fromApiKey;
   if (credential !== undefined && credential.length > MAX_CREDENTIAL_LENGTH) {
-    throw new ApiError(401, 'INVALID_API_KEY', `credential longer than ${MAX_CREDENTIAL_LENGTH} chars`);
+    throw invalidCredential(`credential longer than ${MAX_CREDENTIAL_LENGTH} chars`, fingerprint(credential));
   }
   return credential;
 }
@@ -30,7 +31,7 @@ export function extractCredential(req: Request): string | undefined {
 function bearerValue(header: string): string {
   const match = /^Bearer +(\S+) *$/i.exec(header);
   if (!match?.[1]) {
-    throw new ApiError(401, 'INVALID_API_KEY', 'Authorization header must be "Bearer <token>"');
+    throw invalidCredential('Authorization header must be "Bearer <token>"', fingerprint(header));
   }
   return match[1];
 }

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { ApiError } from '../errors.js';
+import type { RequestHandler } from 'express';
+import { ApiError, missingCredential, missingScope } from '../errors.js';
 import type { OperatorKey } from '../keys/directory.js';
-import type { TokenClaims } from '../token/claims.js';
+import type { Scope } from '../scopes.js';
+import { scopesOfToken, type TokenClaims } from '../token/claims.js';
 
 /** Who is calling, once the credential checked out. */
 export interface TokenPrincipal {
@@ -22,7 +24,7 @@ export type Principal = TokenPrincipal | KeyPrincipal;
 
 /** The caller's token, for endpoints that only aisbreaker tokens can use. */
 export function requireTokenPrincipal(principal: Principal | undefined, action: string): TokenPrincipal {
-  if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+  if (!principal) throw missingCredential();
   if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not an operator API key`);
   return principal;
 }
@@ -33,7 +35,7 @@ declare global {
   namespace Express {
     interface Request {
       principal?: Principal;
-      /** set by the request logger: a safe id of the credential, for log lines */
+      /** set by authentication: a safe id of the credential, for log lines */
       credentialFingerprint?: string;
       requestId?: string;
     }
@@ -43,4 +45,34 @@ declare global {
 /** The only form of a credential that may be logged: 8 hex chars of its sha256. */
 export function fingerprint(credential: string): string {
   return createHash('sha256').update(credential).digest('hex').slice(0, 8);
+}
+
+export function scopesOf(principal: Principal): readonly Scope[] {
+  return principal.kind === 'token' ? scopesOfToken(principal.claims) : principal.key.scopes;
+}
+
+/** The credential's name, fixed when it was minted or configured: for log and audit lines. */
+export function nameOf(principal: Principal | undefined): string | undefined {
+  if (!principal) return undefined;
+  return principal.kind === 'token' ? principal.claims.name : principal.key.name;
+}
+
+/** When the credential expires (epoch ms), if it does. */
+export function expiresAtMs(principal: Principal): number | undefined {
+  return principal.kind === 'token' ? principal.claims.exp * 1000 : principal.key.expiresAtMs;
+}
+
+/** 403 naming the scope unless the (authenticated) caller has it. */
+export function assertScope(principal: Principal | undefined, scope: Scope, action: string): Principal {
+  if (!principal) throw missingCredential();
+  if (!scopesOf(principal).includes(scope)) throw missingScope(scope, action);
+  return principal;
+}
+
+/** Middleware after authentication: the route needs `scope`. */
+export function requireScope(scope: Scope, action: string): RequestHandler {
+  return (req, _res, next) => {
+    assertScope(req.principal, scope, action);
+    next();
+  };
 }

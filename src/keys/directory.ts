@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod/v4';
+import { DEFAULT_KEY_SCOPES, descriptionSchema, nameSchema, scopesSchema, type Scope } from '../scopes.js';
 
 /**
  * Operator API keys, AI DIAL style: `keys` map a key to a project and one or more roles, `roles`
@@ -28,6 +29,12 @@ const keyEntrySchema = z.object({
   project: z.string({ error: 'must name a project' }).min(1, { error: 'must name a project' }).max(256),
   role: z.string().min(1).optional(),
   roles: z.array(z.string().min(1)).min(1).optional(),
+  name: nameSchema.optional(),
+  description: descriptionSchema.optional(),
+  scopes: scopesSchema.optional(),
+  expiresAt: z
+    .union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO 8601 date or date and time, e.g. "2027-01-31" or "2027-01-31T12:00:00Z"' })
+    .optional(),
 });
 
 export const keysSectionSchema = z.object({
@@ -42,6 +49,11 @@ export interface OperatorKey {
   roles: string[];
   /** model -> the most generous limits of all the key's roles that list it */
   models: Map<string, ModelLimits>;
+  name?: string;
+  description?: string;
+  scopes: readonly Scope[];
+  /** refused from then on (EXPIRED_API_KEY); undefined: never */
+  expiresAtMs?: number;
 }
 
 const HASHED = /^sha256:([0-9a-f]{64})$/i;
@@ -123,13 +135,28 @@ export class KeyDirectory {
       }
       const hex = hash.toString('hex');
       if (byHash.has(hex)) problems.push(`${label}: the same key is defined twice`);
-      byHash.set(hex, { hash, key: { id: hex.slice(0, 32), project: entry.data.project, roles: roleNames, models } });
+      const { name, description, scopes, expiresAt } = entry.data;
+      const key: OperatorKey = { id: hex.slice(0, 32), project: entry.data.project, roles: roleNames, models, scopes: scopes ?? DEFAULT_KEY_SCOPES };
+      if (name !== undefined) key.name = name;
+      if (description !== undefined) key.description = description;
+      // a date alone means its start in UTC, as Date.parse reads it
+      if (expiresAt !== undefined) key.expiresAtMs = Date.parse(expiresAt);
+      byHash.set(hex, { hash, key });
     }
     return problems.length > 0 ? { problems } : { directory: new KeyDirectory(byHash, warnings) };
   }
 
   get size(): number {
     return this.byHash.size;
+  }
+
+  keys(): OperatorKey[] {
+    return [...this.byHash.values()].map((entry) => entry.key);
+  }
+
+  /** Whether some key may act as an admin: then minting needs an admin credential, as with AISBREAKER_ADMIN_KEY. */
+  get hasAdminKeys(): boolean {
+    return this.keys().some((key) => key.scopes.includes('admin'));
   }
 
   /** The operator key a presented credential is, if any. */
@@ -168,4 +195,41 @@ export function limitsForModel(key: OperatorKey, model: RequestedModel): { name:
 export function generateKey(): { key: string; hashed: string } {
   const key = 'aisbk_' + randomBytes(24).toString('base64url');
   return { key, hashed: `sha256:${sha256(key).toString('hex')}` };
+}
+
+/** How an operator key is named in logs and audit lines: its id's head, its name, its project (never the key). */
+export interface KeyRef {
+  id: string;
+  name?: string;
+  project: string;
+}
+
+function refOf(key: OperatorKey): KeyRef {
+  return { id: `sha256:${key.id.slice(0, 12)}`, ...(key.name !== undefined ? { name: key.name } : {}), project: key.project };
+}
+
+/** Everything a key grants, comparable between two loads of the config. */
+function grantOf(key: OperatorKey): string {
+  return JSON.stringify([key.project, key.roles, key.scopes, key.name, key.description, key.expiresAtMs, [...key.models]]);
+}
+
+/** What a config reload changed about operator keys: added, removed, and those whose roles, limits, scopes or expiry changed. */
+export function keyChanges(previous: KeyDirectory, next: KeyDirectory): { added: KeyRef[]; removed: KeyRef[]; changed: KeyRef[] } {
+  const before = new Map(previous.keys().map((key) => [key.id, key]));
+  const after = new Map(next.keys().map((key) => [key.id, key]));
+  const added = next.keys().filter((key) => !before.has(key.id));
+  const removed = previous.keys().filter((key) => !after.has(key.id));
+  const changed = next.keys().filter((key) => {
+    const old = before.get(key.id);
+    return old !== undefined && grantOf(old) !== grantOf(key);
+  });
+  return { added: added.map(refOf), removed: removed.map(refOf), changed: changed.map(refOf) };
+}
+
+/** Keys that expire within `noticeMs` of `nowMs`, or have expired: each worth a warning. */
+export function expiringKeys(directory: KeyDirectory, nowMs: number, noticeMs: number): { key: KeyRef; expiresAt: string; expired: boolean }[] {
+  return directory
+    .keys()
+    .filter((key) => key.expiresAtMs !== undefined && key.expiresAtMs - nowMs <= noticeMs)
+    .map((key) => ({ key: refOf(key), expiresAt: new Date(key.expiresAtMs as number).toISOString(), expired: (key.expiresAtMs as number) <= nowMs }));
 }

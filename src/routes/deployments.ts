@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import type { Clock } from '../clock.js';
-import { ApiError } from '../errors.js';
+import { ApiError, missingCredential } from '../errors.js';
 import { limitsForModel } from '../keys/directory.js';
 import { planForKeyModel } from '../keys/plan.js';
 import { clientAddress, modelNotAllowed } from '../quota/guard.js';
@@ -11,7 +11,8 @@ import type { WindowName } from '../quota/windows.js';
 import type { ServiceRegistry } from '../services/registry.js';
 
 export interface DeploymentDeps {
-  authenticate: RequestHandler;
+  /** authentication, with the scope the endpoint needs */
+  authenticate: RequestHandler[];
   quotaStore: QuotaStore;
   clock: Clock;
   /** the current registry: an operator key's role entries are matched against the resolved model */
@@ -47,9 +48,9 @@ function dialStats(statuses: CounterStatus[]): Record<string, { total: number; u
  */
 export function deploymentRoutes(deps: DeploymentDeps): Router {
   const router = Router();
-  router.get('/v1/deployments/:model/limits', deps.authenticate, async (req, res) => {
+  router.get('/v1/deployments/:model/limits', ...deps.authenticate, async (req, res) => {
     const principal = req.principal;
-    if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+    if (!principal) throw missingCredential();
     const model = String(req.params.model);
     const now = deps.clock();
     if (principal.kind === 'key') {

@@ -1,16 +1,18 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { assertAdmin } from '../auth/admin.js';
+import type { AdminActor, AdminAuthority } from '../auth/admin.js';
+import { audit, limitsSummary } from '../audit.js';
 import { extractCredential } from '../auth/credentials.js';
-import { requireTokenPrincipal, type TokenPrincipal } from '../auth/principal.js';
+import { fingerprint, requireTokenPrincipal, type TokenPrincipal } from '../auth/principal.js';
 import type { HostReader } from '../auth/request-host.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
-import { ApiError, invalidRequest } from '../errors.js';
+import { ApiError, invalidRequest, missingScope } from '../errors.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
 import type { QuotaStore } from '../quota/store.js';
+import { scopesOfToken } from '../token/claims.js';
 import { MAX_TOKEN_LENGTH, TOKEN_PREFIX, mintToken, type MintInput } from '../token/codec.js';
 import { deriveChild } from '../token/derive.js';
 import type { Keyring } from '../token/keyring.js';
@@ -19,7 +21,8 @@ import { jsonBody, KB } from './body.js';
 
 export interface OauthDeps {
   keyring: Keyring;
-  adminKey: string | undefined;
+  /** who may mint for others */
+  admin: AdminAuthority;
   maxTokenLifetimeMs: number;
   clock: Clock;
   logger: Logger;
@@ -38,6 +41,9 @@ export interface OauthDeps {
  * Presented with an `aisbreaker_` token as bearer, it derives a narrower child of that token;
  * otherwise it mints a new one (with the admin key, when one is configured).
  */
+/** Who minted a token: an admin credential, the parent token of a child, or anyone (open minting). */
+type Minter = AdminActor | { via: 'parent-token'; fingerprint: string; name?: string } | { via: 'open'; address: string };
+
 export function oauthRoutes(deps: OauthDeps): Router {
   const router = Router();
   const limitMinting: RequestHandler = async (req, _res, next) => {
@@ -55,34 +61,62 @@ export function oauthRoutes(deps: OauthDeps): Router {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw invalidRequest('(body)', 'must be a JSON object');
     }
-    const input = req.principal ? await childInput(req, requireTokenPrincipal(req.principal, 'deriving a token'), body) : newTokenInput(req, body);
+    const { input, by } = req.principal ? await childInput(req, requireTokenPrincipal(req.principal, 'deriving a token'), body) : await newTokenInput(req, body);
 
     const { token, claims } = await mintToken(input, deps.keyring, deps.clock());
     if (token.length > MAX_TOKEN_LENGTH) {
       throw invalidRequest('requestAuthAndQuotas.serviceSecrets', `the token would exceed ${MAX_TOKEN_LENGTH} chars; use fewer or shorter secrets`);
     }
     deps.metrics.tokensMinted.inc({ kind: input.parent ? 'derived' : 'new' });
-    req.log?.info({ jti: claims.jti, exp: claims.exp, services: claims.serviceSecrets.length, derived: input.parent !== undefined }, 'token minted');
+    audit(req.log, 'token.minted', {
+      by,
+      ...(input.parent ? { parent: input.parent.jti } : {}),
+      jti: claims.jti,
+      name: claims.name,
+      scopes: scopesOfToken(claims),
+      limits: limitsSummary(claims.requestQuotas),
+      services: claims.serviceSecrets.map((s) => s.serviceId),
+      expiresAt: new Date(claims.exp * 1000).toISOString(),
+    });
     res.set('Cache-Control', 'no-store');
     res.json({ access_token: token, token_type: 'Bearer', expires_in: claims.exp - claims.iat });
   });
 
-  function newTokenInput(req: Request, body: object): MintInput {
+  async function newTokenInput(req: Request, body: object): Promise<{ input: MintInput; by: Minter }> {
     // OAuth client-credentials style: the admin key may come as clientSecret instead of a header
     const clientSecret = (body as { clientSecret?: unknown }).clientSecret;
-    assertAdmin(deps.adminKey, extractCredential(req) ?? (typeof clientSecret === 'string' ? clientSecret : undefined), 'minting');
+    const presented = extractCredential(req) ?? (typeof clientSecret === 'string' ? clientSecret : undefined);
+    const actor = await adminFor(req, presented, 'minting');
     const mint = parseMintRequest(body, deps.maxTokenLifetimeMs);
+    if (mint.scopes?.includes('admin') && actor === undefined) {
+      refused(req, presented, 'minting a token with the admin scope');
+      throw missingScope('admin', 'minting a token with the admin scope');
+    }
     const host = deps.hostOf(req);
     if (!host) throw invalidRequest('Host', 'the request has no Host header to bind the token to');
-    return { host, ...mint };
+    return { input: { host, ...mint }, by: actor ?? { via: 'open', address: clientAddress(req) } };
   }
 
-  async function childInput(req: Request, parent: TokenPrincipal, body: object): Promise<MintInput> {
+  async function childInput(req: Request, parent: TokenPrincipal, body: object): Promise<{ input: MintInput; by: Minter }> {
     const request = parseDeriveRequest(body, deps.maxTokenLifetimeMs);
     const now = deps.clock();
     const state = await lookUpToken(deps.quotaStore, parent.claims, clientAddress(req), now);
     if (state.outcome === 'revoked') throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
-    return deriveChild(parent.claims, request, now);
+    const by: Minter = { via: 'parent-token', fingerprint: req.credentialFingerprint ?? fingerprint(parent.token), ...(parent.claims.name ? { name: parent.claims.name } : {}) };
+    return { input: deriveChild(parent.claims, request, now), by };
+  }
+
+  async function adminFor(req: Request, presented: string | undefined, action: string): Promise<AdminActor | undefined> {
+    try {
+      return await deps.admin.assert(req, presented, action);
+    } catch (err) {
+      refused(req, presented, action);
+      throw err;
+    }
+  }
+
+  function refused(req: Request, presented: string | undefined, action: string): void {
+    audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
   }
 
   return router;

@@ -1,8 +1,8 @@
 import { Router, type Request, type RequestHandler } from 'express';
-import { assertAdmin } from '../auth/admin.js';
+import type { AdminActor, AdminAuthority } from '../auth/admin.js';
+import { audit } from '../audit.js';
 import { extractCredential } from '../auth/credentials.js';
-import { requireTokenPrincipal } from '../auth/principal.js';
-import { secretsEqual } from '../auth/secret-compare.js';
+import { assertScope, fingerprint, requireTokenPrincipal } from '../auth/principal.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { ApiError, invalidRequest } from '../errors.js';
@@ -11,7 +11,7 @@ import { lookUpToken } from '../quota/look.js';
 import { revocationKey } from '../quota/plan.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import type { CounterStatus, QuotaStore } from '../quota/store.js';
-import { TOKEN_ID, hostOfSubject, type TokenClaims } from '../token/claims.js';
+import { TOKEN_ID, hostOfSubject, scopesOfToken, type TokenClaims } from '../token/claims.js';
 import { TokenError } from '../token/codec.js';
 import type { TokenVerifier } from '../token/verifier.js';
 import { formOrJsonBody, KB } from './body.js';
@@ -19,7 +19,10 @@ import { formOrJsonBody, KB } from './body.js';
 export interface LifecycleDeps {
   verifier: TokenVerifier;
   quotaStore: QuotaStore;
-  adminKey: string | undefined;
+  /** who may introspect and revoke by jti */
+  admin: AdminAuthority;
+  /** a token expiring within this many ms is told so in tokeninfo */
+  expiryNoticeMs: number;
   maxTokenLifetimeMs: number;
   clock: Clock;
   /** authentication of the bearer token (tokeninfo) */
@@ -61,13 +64,20 @@ function usageOf(statuses: CounterStatus[]): object[] {
 }
 
 /** What may be shown of a token: everything but its secrets. */
-function describe(claims: TokenClaims, nowMs: number): Record<string, unknown> {
+function describe(claims: TokenClaims, nowMs: number, expiryNoticeMs: number): Record<string, unknown> {
+  const expiresIn = Math.max(0, claims.exp - Math.floor(nowMs / 1000));
   return {
     jti: claims.jti,
+    ...(claims.name !== undefined ? { name: claims.name } : {}),
+    ...(claims.description !== undefined ? { description: claims.description } : {}),
+    scopes: scopesOfToken(claims),
     host: hostOfSubject(claims.sub),
     iat: claims.iat,
     exp: claims.exp,
-    expires_in: Math.max(0, claims.exp - Math.floor(nowMs / 1000)),
+    expires_at: new Date(claims.exp * 1000).toISOString(),
+    expires_in: expiresIn,
+    // "rotate before expiration": true once within AISBREAKER_EXPIRY_NOTICE of it
+    expires_soon: expiresIn * 1000 <= expiryNoticeMs,
     services: claims.serviceSecrets.map((s) => s.serviceId),
     requestQuotas: claims.requestQuotas,
     ...(claims.ancestors ? { parent: claims.ancestors.at(-1)?.jti, depth: claims.ancestors.length } : {}),
@@ -83,40 +93,46 @@ const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
   // a wrong admin key is a refused credential, and one that can be guessed: not even tried from an
-  // address over the refused-credential limit
-  const requireAdmin = (req: Request, check: () => void): Promise<void> =>
-    deps.authFailureLimits.countRefusals(
+  // address over the refused-credential limit. `always`: even a server without admin credentials.
+  const requireAdmin = (req: Request, action: string, always: boolean): Promise<AdminActor | undefined> => {
+    const presented = extractCredential(req);
+    return deps.authFailureLimits.countRefusals(
       clientAddress(req),
-      (blocked) => {
+      async (blocked) => {
         if (blocked) throw blocked;
-        check();
+        try {
+          return await deps.admin.assert(req, presented, action, always);
+        } catch (err) {
+          audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
+          throw err;
+        }
       },
       (err) => err instanceof ApiError && err.status === 403,
     );
+  };
 
   const router = Router();
 
   router.post('/api/v1/oauth/revoke', ...formOrJsonBody(16 * KB), async (req, res) => {
     const token = field(req, 'token');
     const jti = field(req, 'jti');
-    const presented = extractCredential(req);
-    const isAdmin = deps.adminKey !== undefined && presented !== undefined && secretsEqual(presented, deps.adminKey);
     const now = deps.clock();
 
     if (token === undefined) {
       if (jti === undefined) throw invalidRequest('token', 'required (or jti, with the admin key)');
-      await requireAdmin(req, () => {
-        if (!isAdmin) throw new ApiError(403, 'FORBIDDEN', 'revoking by jti requires the admin key (Authorization: Bearer <admin key>)');
-      });
+      const actor = await requireAdmin(req, 'revoking by jti', true);
       if (!TOKEN_ID.test(jti)) throw invalidRequest('jti', 'not a token id');
       // the token's expiry is unknown, and may be later than today's maximum lifetime allows (a
       // token minted before it was lowered, a legacy token): keep the mark for good
       await deps.quotaStore.revoke(revocationKey(jti), now + JTI_REVOCATION_MS, now);
       deps.metrics.tokensRevoked.inc({ by: 'admin' });
-      req.log?.info({ jti, by: 'admin' }, 'token revoked');
+      audit(req.log, 'token.revoked', { by: actor, jti });
       res.json({ revoked: true, jti });
       return;
     }
+    // an admin revoking someone's token is named as such; anyone else presenting it is its holder
+    const presented = extractCredential(req);
+    const actor = presented === undefined ? undefined : await deps.admin.actorFor(req, presented);
     // presenting the token proves possession: its holder may revoke it (RFC 7009)
     const claims = await openForLifecycle(deps.verifier, token);
     if (claims === undefined || claims === 'expired') {
@@ -125,16 +141,17 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       return;
     }
     await deps.quotaStore.revoke(revocationKey(claims.jti), claims.exp * 1000, now);
-    deps.metrics.tokensRevoked.inc({ by: isAdmin ? 'admin' : 'holder' });
-    req.log?.info({ jti: claims.jti, by: isAdmin ? 'admin' : 'holder' }, 'token revoked');
+    deps.metrics.tokensRevoked.inc({ by: actor ? 'admin' : 'holder' });
+    audit(req.log, 'token.revoked', { by: actor ?? { via: 'holder', fingerprint: fingerprint(token), ...(claims.name ? { name: claims.name } : {}) }, jti: claims.jti, name: claims.name });
     res.json({ revoked: true, jti: claims.jti });
   });
 
   router.post('/api/v1/oauth/introspect', ...formOrJsonBody(16 * KB), async (req, res) => {
-    await requireAdmin(req, () => assertAdmin(deps.adminKey, extractCredential(req), 'introspection'));
+    const actor = await requireAdmin(req, 'introspection', false);
     const token = field(req, 'token');
     if (token === undefined) throw invalidRequest('token', 'required');
     const claims = await openForLifecycle(deps.verifier, token);
+    audit(req.log, 'token.introspected', { by: actor ?? { via: 'open', address: clientAddress(req) }, jti: typeof claims === 'object' ? claims.jti : undefined, active: typeof claims === 'object' });
     if (claims === undefined || claims === 'expired') {
       res.json({ active: false });
       return;
@@ -146,16 +163,16 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       return;
     }
     const globalUsage = state.outcome === 'admitted' ? state.statuses.filter((s) => s.counter.scope === 'global') : [];
-    res.json({ active: true, token_type: 'Bearer', sub: claims.sub, ...describe(claims, now), usage: usageOf(globalUsage) });
+    res.json({ active: true, token_type: 'Bearer', sub: claims.sub, ...describe(claims, now, deps.expiryNoticeMs), usage: usageOf(globalUsage) });
   });
 
   router.get('/api/v1/oauth/tokeninfo', deps.authenticate, async (req, res) => {
-    const principal = requireTokenPrincipal(req.principal, 'tokeninfo');
+    const principal = requireTokenPrincipal(assertScope(req.principal, 'analytics:read', 'tokeninfo'), 'tokeninfo');
     const now = deps.clock();
     const state = await lookUpToken(deps.quotaStore, principal.claims, clientAddress(req), now);
     if (state.outcome === 'revoked') throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
     res.set('Cache-Control', 'no-store');
-    res.json({ active: true, ...describe(principal.claims, now), usage: state.outcome === 'admitted' ? usageOf(state.statuses) : [] });
+    res.json({ active: true, ...describe(principal.claims, now, deps.expiryNoticeMs), usage: state.outcome === 'admitted' ? usageOf(state.statuses) : [] });
   });
 
   return router;

@@ -1,4 +1,5 @@
 import { z } from 'zod/v4';
+import { DEFAULT_TOKEN_SCOPES, descriptionSchema, nameSchema, scopesSchema, type Scope } from '../scopes.js';
 
 /**
  * The claims inside an `aisbreaker_` token. The quota and secret parts keep AIsBreaker's field
@@ -82,18 +83,22 @@ export const tokenClaimsSchema = z.object({
   serviceSecrets: serviceSecretsSchema.default([]),
   /** our extension, on derived tokens only: root first, parent last */
   ancestors: z.array(ancestorSchema).max(MAX_DERIVATION_DEPTH).optional(),
+  /** our extensions, fixed at minting: a name for logs and audit lines, what it is for, what it may do (absent: DEFAULT_TOKEN_SCOPES) */
+  name: nameSchema.optional(),
+  description: descriptionSchema.optional(),
+  scopes: scopesSchema.optional(),
 });
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
 /**
- * Legacy AIsBreaker tokens: the verifier gives each an id derived from the token itself; a `jti`
- * or `ancestors` in their payload is ignored (anyone holding a keyphrase-encrypted token could
+ * Legacy AIsBreaker tokens: the verifier gives each an id derived from the token itself; a `jti`,
+ * `ancestors` or any other extension of ours (`scopes`: they get the default ones) in their payload is ignored (anyone holding a keyphrase-encrypted token could
  * have written them, e.g. to name one of our tokens and revoke it). That server put the mint
  * body's requestAuthAndQuotas into the token as it came, so fields it did not know are ignored
  * here as it ignored them.
  */
 const legacyLimitsSchema = z.object(requestLimitsSchema.shape);
-export const legacyClaimsSchema = tokenClaimsSchema.omit({ jti: true, ancestors: true }).extend({
+export const legacyClaimsSchema = tokenClaimsSchema.omit({ jti: true, ancestors: true, name: true, description: true, scopes: true }).extend({
   requestQuotas: z.object({ perClientRequestLimits: legacyLimitsSchema.optional(), globalRequestLimits: legacyLimitsSchema.optional() }).default({}),
   serviceSecrets: z.array(z.object(serviceSecretSchema.shape)).max(MAX_SERVICE_SECRETS).default([]),
 });
@@ -125,4 +130,9 @@ export function subjectForHost(host: string): string {
 
 export function hostOfSubject(sub: string): string {
   return sub.slice(0, -SUBJECT_SUFFIX.length);
+}
+
+/** What a token may do: the scopes it was minted with, or the default ones. */
+export function scopesOfToken(claims: Pick<TokenClaims, 'scopes'>): readonly Scope[] {
+  return claims.scopes ?? DEFAULT_TOKEN_SCOPES;
 }

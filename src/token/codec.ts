@@ -1,5 +1,6 @@
 import { createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { EncryptJWT, decodeProtectedHeader, errors as joseErrors, jwtDecrypt, type JWTPayload } from 'jose';
+import type { Scope } from '../scopes.js';
 import type { Keyring } from './keyring.js';
 import {
   familyOf,
@@ -21,7 +22,12 @@ export type TokenFailure = 'invalid' | 'expired';
 
 /** Why a token was refused. The message is safe to show: it never quotes the token. */
 export class TokenError extends Error {
-  constructor(readonly failure: TokenFailure, message: string) {
+  constructor(
+    readonly failure: TokenFailure,
+    message: string,
+    /** for an expired token: when it expired (epoch seconds) */
+    readonly expiredAt?: number,
+  ) {
     super(message);
     this.name = 'TokenError';
   }
@@ -34,6 +40,10 @@ export interface MintInput {
   lifetimeSeconds: number;
   /** set for a derived token: its parent and the parent's line up to the root */
   parent?: { jti: string; ancestors: Ancestor[] };
+  name?: string | undefined;
+  description?: string | undefined;
+  /** undefined: the default scopes */
+  scopes?: Scope[] | undefined;
 }
 
 export interface MintedToken {
@@ -52,6 +62,9 @@ export async function mintToken(input: MintInput, keyring: Keyring, nowMs: numbe
     serviceSecrets: input.serviceSecrets,
   };
   if (input.parent) claims.ancestors = input.parent.ancestors;
+  if (input.name !== undefined) claims.name = input.name;
+  if (input.description !== undefined) claims.description = input.description;
+  if (input.scopes !== undefined) claims.scopes = input.scopes;
   const jwe = await new EncryptJWT(claims as unknown as JWTPayload)
     .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keyring.current.kid, ver: TOKEN_FORMAT_VERSION })
     .encrypt(await keyring.current.key);
@@ -134,7 +147,10 @@ async function decrypt(jwe: string, key: webcrypto.CryptoKey | Uint8Array, enc: 
     });
     return payload;
   } catch (err) {
-    if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'token has expired');
+    if (err instanceof joseErrors.JWTExpired) {
+      const exp = err.payload.exp;
+      throw new TokenError('expired', 'token has expired', typeof exp === 'number' ? exp : undefined);
+    }
     throw new TokenError('invalid', 'token could not be decrypted');
   }
 }

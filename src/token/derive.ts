@@ -4,6 +4,7 @@ import {
   MAX_DERIVATION_DEPTH,
   MAX_SERVICE_SECRETS,
   coversServiceId,
+  scopesOfToken,
   hostOfSubject,
   type Ancestor,
   type RequestLimits,
@@ -11,6 +12,7 @@ import {
   type ServiceSecret,
   type TokenClaims,
 } from './claims.js';
+import type { Scope } from '../scopes.js';
 import type { MintInput } from './codec.js';
 import type { ValidMint } from './mint-request.js';
 
@@ -77,6 +79,16 @@ function narrowServices(parent: ServiceSecret[], requested: ValidMint['serviceSe
   return child;
 }
 
+/** The child's scopes: the parent's unless it asks for fewer; never one the parent lacks. */
+function narrowScopes(parent: TokenClaims, requested: Scope[] | undefined): Scope[] | undefined {
+  if (requested === undefined) return parent.scopes;
+  const allowed = scopesOfToken(parent);
+  requested.forEach((scope, i) => {
+    if (!allowed.includes(scope)) throw forbidden(`scopes.${i}`, `the parent token has no "${scope}" scope (it has ${allowed.join(', ')})`);
+  });
+  return requested;
+}
+
 /** The mint input of a child of `parent`, or a 403 naming what it asked too much of. */
 export function deriveChild(parent: TokenClaims, request: ValidMint, nowMs: number): MintInput {
   const { perClientRequestLimits, globalRequestLimits } = parent.requestQuotas;
@@ -94,5 +106,9 @@ export function deriveChild(parent: TokenClaims, request: ValidMint, nowMs: numb
     serviceSecrets: narrowServices(parent.serviceSecrets, request.serviceSecrets),
     lifetimeSeconds: Math.min(request.lifetimeSeconds, parentRemaining),
     parent: { jti: parent.jti, ancestors },
+    // a child names itself: its parent's name and description are not inherited
+    name: request.name,
+    description: request.description,
+    scopes: narrowScopes(parent, request.scopes),
   };
 }

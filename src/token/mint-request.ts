@@ -1,7 +1,9 @@
 import { z } from 'zod/v4';
 import { parseTimeSpan } from '../config.js';
 import { invalidRequest, type ApiError } from '../errors.js';
-import { MAX_SERVICE_SECRETS, requestQuotasSchema, serviceSecretSchema, type RequestQuotas, type ServiceSecret } from './claims.js';
+import { descriptionSchema, nameSchema, scopesSchema, type Scope } from '../scopes.js';
+import { MAX_SERVICE_SECRETS, requestQuotasSchema, serviceSecretSchema, type RequestQuotas } from './claims.js';
+import type { MintInput } from './codec.js';
 
 /** The AIsBreaker mint body, shared by `POST /api/v1/oauth/token` and the CLI's `mint`. */
 export const DEFAULT_EXPIRATION_TIME_SPAN = '2h';
@@ -23,6 +25,10 @@ export const mintRequestSchema = z.object({
     .string({ error: 'must be a string like "2h", "365d" or "90 days"' })
     .max(32, { error: 'must be at most 32 chars' })
     .optional(),
+  // our extensions: fixed at minting, shown in tokeninfo, logs and audit lines (never a secret)
+  name: nameSchema.optional(),
+  description: descriptionSchema.optional(),
+  scopes: scopesSchema.optional(),
   // OAuth client-credentials style fields
   grant_type: z.string().max(64).optional(),
   clientId: z.string().max(256).optional(),
@@ -37,6 +43,10 @@ export interface ValidMint {
   lifetimeSeconds: number;
   /** false when the default lifetime applies */
   lifetimeExplicit: boolean;
+  name?: string | undefined;
+  description?: string | undefined;
+  /** undefined when the body names none (the default scopes, or a derived token's parent's) */
+  scopes?: Scope[] | undefined;
 }
 
 /** First zod issue -> a 400 that names the field; never quotes the offending value. */
@@ -57,17 +67,20 @@ export function parseDeriveRequest(body: unknown, maxLifetimeMs: number): ValidM
     serviceSecrets: request.requestAuthAndQuotas.serviceSecrets,
     lifetimeSeconds: lifetimeSeconds(request.expirationTimeSpan, maxLifetimeMs),
     lifetimeExplicit: request.expirationTimeSpan !== undefined,
+    name: request.name,
+    description: request.description,
+    scopes: request.scopes,
   };
 }
 
 /** A mint body for a new token: every secret must be given. */
-export function parseMintRequest(body: unknown, maxLifetimeMs: number): { requestQuotas: RequestQuotas; serviceSecrets: ServiceSecret[]; lifetimeSeconds: number } {
+export function parseMintRequest(body: unknown, maxLifetimeMs: number): Omit<MintInput, 'host' | 'parent'> {
   const request = parseDeriveRequest(body, maxLifetimeMs);
   const serviceSecrets = (request.serviceSecrets ?? []).map((entry, i) => {
     if (entry.authSecret === undefined) throw invalidRequest(`requestAuthAndQuotas.serviceSecrets.${i}.authSecret`, 'required');
     return { serviceId: entry.serviceId, authSecret: entry.authSecret };
   });
-  return { requestQuotas: request.requestQuotas ?? {}, serviceSecrets, lifetimeSeconds: request.lifetimeSeconds };
+  return { requestQuotas: request.requestQuotas ?? {}, serviceSecrets, lifetimeSeconds: request.lifetimeSeconds, name: request.name, description: request.description, scopes: request.scopes };
 }
 
 function lifetimeSeconds(span: string | undefined, maxLifetimeMs: number): number {

@@ -25,7 +25,7 @@ export class TokenVerifier {
     if (cached) {
       if (cached.claims.exp * 1000 <= now) {
         this.cache.delete(token);
-        throw new TokenError('expired', 'token has expired');
+        throw new TokenError('expired', 'token has expired', cached.claims.exp);
       }
       return cached;
     }

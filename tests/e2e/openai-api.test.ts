@@ -48,7 +48,7 @@ describe('OpenAI-compatible API in front of an OpenAI upstream', () => {
       configPath,
       JSON.stringify({
         services: { 'chat:openai.com': { kind: 'openai', baseUrl: mock.baseUrl, models: ['gpt-4o-mini', 'gpt-4o'] } },
-        keys: { [OPERATOR_KEY]: { project: 'ProjectA', role: 'app' }, [METERED_KEY]: { project: 'ProjectB', role: 'metered' } },
+        keys: { [OPERATOR_KEY]: { project: 'ProjectA', role: 'app' }, [METERED_KEY]: { project: 'ProjectB', role: 'metered', scopes: ['inference', 'analytics:read'] } },
         roles: { app: { limits: { 'gpt-4o-mini': {}, 'chat:dummy': {} } }, metered: { limits: { 'gpt-4o-mini': { minute: 30, requestHour: 100 } } } },
       }),
     );

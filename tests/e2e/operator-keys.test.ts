@@ -34,7 +34,8 @@ describe('operator API keys from the config file', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-keys-'));
     path = join(dir, 'config.json');
-    writeConfig(path, configWith({ [KEY]: { project: 'Project1', role: 'default' } }));
+    // analytics:read for the AI DIAL limits endpoint (operator keys have only inference unless they say so)
+    writeConfig(path, configWith({ [KEY]: { project: 'Project1', role: 'default', scopes: ['inference', 'analytics:read'] } }));
     gw = await startGateway({ AISBREAKER_CONFIG: path });
   });
   afterAll(async () => {

@@ -71,7 +71,7 @@ describe('secrets: no log line and no response of a broad run holds a secret or 
       config,
       JSON.stringify({
         keys: {
-          [SECRETS.operatorKey]: { project: 'P1', role: 'user' },
+          [SECRETS.operatorKey]: { project: 'P1', role: 'user', scopes: ['inference', 'analytics:read'] },
           [`sha256:${createHash('sha256').update(SECRETS.hashedOperatorKey).digest('hex')}`]: { project: 'P2', role: 'user' },
         },
         roles: { user: { limits: { 'gpt-4o-mini': {}, 'chat:dummy': { requestMinute: 1000 } } } },

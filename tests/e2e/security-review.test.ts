@@ -50,7 +50,7 @@ describe('1. an operator key grants exactly the models its role names', () => {
     process.env.REVIEW_AZURE_KEY = AZURE_OPERATOR_SECRET;
     config = tempConfig({
       services: { 'chat:azure': { kind: 'openai', baseUrl: azure.baseUrl, auth: 'api-key', operatorKeyEnv: 'REVIEW_AZURE_KEY' } },
-      keys: { [OPERATOR_KEY]: { project: 'Review', role: 'narrow' } },
+      keys: { [OPERATOR_KEY]: { project: 'Review', role: 'narrow', scopes: ['inference', 'analytics:read'] } },
       roles: { narrow: { limits: { 'gpt-4o-mini': { requestMinute: 3 }, 'chat:dummy': {} } } },
     });
     gw = await startGateway({ AISBREAKER_CONFIG: config.path, OPENAI_BASE_URL: openai.baseUrl, OPENAI_API_KEY: OPENAI_OPERATOR_SECRET });
