@@ -23,11 +23,13 @@ const errorEnvelope: Json = {
     success: { const: false },
     error: {
       type: 'object',
-      required: ['code', 'message', 'type'],
+      required: ['code', 'message', 'type', 'statusCode', 'statusText'],
       properties: {
         code: { type: 'string', examples: ['INVALID_REQUEST', 'RATE_LIMITED'] },
         message: { type: 'string' },
         type: { type: 'string', examples: ['invalid_request_error'] },
+        statusCode: { type: 'integer', description: 'the HTTP status, also in an event stream (AIsBreaker clients read it)', examples: [401] },
+        statusText: { type: 'string', examples: ['Unauthorized'] },
         details: { type: 'object', description: 'e.g. the field (400) or scope, window and limit (429)' },
       },
     },
