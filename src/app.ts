@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { ApiRateLimits } from './quota/api-limits.js';
 import { createQuotaBackend } from './quota/create-store.js';
 import { QuotaEnforcer } from './quota/guard.js';
+import { openAccessQuotas } from './quota/plan.js';
 import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
 import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
@@ -22,6 +23,7 @@ import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
 import { consoleRoutes } from './routes/console.js';
 import { buildRegistry, parseCatalog } from './services/catalog.js';
+import { NetworkTargets } from './services/network-targets.js';
 import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
@@ -108,11 +110,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Each checks who is calling, then whether they are within their quotas.
   const hostOf = requestHost(config.trustForwardedHost);
   const authenticateToken = authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf });
-  const quotas = new QuotaEnforcer(quota.store, clock, metrics);
-  const guard = [authenticateToken, quotas.guard()];
+  // open access (AISBREAKER_OPEN_ACCESS) serves the AI routes only, never the token endpoints
+  const authenticateCaller = config.openAccess ? authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf, openAccess: true }) : authenticateToken;
+  const quotas = new QuotaEnforcer(quota.store, clock, metrics, openAccessQuotas(config.openAccessClientLimits, config.openAccessGlobalLimits));
+  const guard = [authenticateCaller, quotas.guard()];
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
+  const networkTargets = new NetworkTargets(config.networkUrls);
   app.use(openAiRoutes(guard, serviceCalls));
-  app.use(processRoutes(guard, serviceCalls));
+  app.use(processRoutes(guard, { ...serviceCalls, networkTargets }));
   const tokenDeps = { metrics, adminKey: config.adminKey, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits }));
@@ -133,7 +138,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     close: async () => {
       configFile?.close();
-      await Promise.all([registry, ...retired].map((r) => r.close()));
+      await Promise.all([registry, ...retired, networkTargets].map((r) => r.close()));
       retired.clear();
       await quota.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());

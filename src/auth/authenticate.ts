@@ -18,6 +18,8 @@ export interface AuthenticationDeps {
   failureLimits: ApiRateLimits;
   /** the host a token must be bound to */
   hostOf: HostReader;
+  /** serve callers without a token or operator key as open-access principals (AISBREAKER_OPEN_ACCESS) */
+  openAccess?: boolean;
 }
 
 /**
@@ -26,7 +28,9 @@ export interface AuthenticationDeps {
  * against the caller's address (`failureLimits`). Past that limit the address gets 429 for every
  * credential that could be guessed (operator keys) and every one refused, but a token that opens
  * and is valid is still served: guessing one is hopeless, and behind a NAT or a proxy one
- * guesser would otherwise lock out every user of the address.
+ * guesser would otherwise lock out every user of the address. With `openAccess` (the serving
+ * routes under AISBREAKER_OPEN_ACCESS=on), a caller without a token or operator key is an
+ * open-access principal instead; a bad aisbreaker token is still refused.
  */
 export function authenticate(deps: AuthenticationDeps): RequestHandler {
   return async (req, _res, next) => {
@@ -49,18 +53,24 @@ function tokenFingerprint(opened: OpenedToken, token: string): string {
   return known;
 }
 
+/** AIsBreaker clients' users match on these words, so every unusable token's message starts with them. */
+const UNUSABLE_TOKEN = 'Invalid aisbreaker access token';
+const HOW_TO_GET_IN = 'mint a token with POST /api/v1/oauth/token; callers without one are served only with AISBREAKER_OPEN_ACCESS=on';
+
 /** `blocked`: the 429 of an address over the refused-credential limit, if it is. */
 async function principalFor(req: Request, deps: AuthenticationDeps, blocked: ApiError | undefined): Promise<Principal> {
   const credential = extractCredential(req);
   if (credential === undefined) {
-    throw new ApiError(401, 'MISSING_API_KEY', 'no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."');
+    if (deps.openAccess) return { kind: 'open', bearer: undefined };
+    throw new ApiError(401, 'MISSING_API_KEY', `no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."; ${HOW_TO_GET_IN}`);
   }
   if (!credential.startsWith(TOKEN_PREFIX)) {
     req.credentialFingerprint = fingerprint(credential);
     if (blocked) throw blocked;
     const key = deps.operatorKeys().find(credential);
-    if (!key) throw new ApiError(401, 'INVALID_API_KEY', `invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server`);
-    return { kind: 'key', key };
+    if (key) return { kind: 'key', key };
+    if (deps.openAccess) return { kind: 'open', bearer: credential };
+    throw new ApiError(401, 'INVALID_API_KEY', `invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server; ${HOW_TO_GET_IN}`);
   }
   let opened;
   try {
@@ -69,15 +79,15 @@ async function principalFor(req: Request, deps: AuthenticationDeps, blocked: Api
     req.credentialFingerprint = fingerprint(credential);
     if (err instanceof TokenError) {
       throw err.failure === 'expired'
-        ? new ApiError(401, 'EXPIRED_API_KEY', 'token has expired; mint a new one')
-        : new ApiError(401, 'INVALID_API_KEY', `invalid token: ${err.message}`);
+        ? new ApiError(401, 'EXPIRED_API_KEY', `${UNUSABLE_TOKEN}: it has expired; mint a new one`)
+        : new ApiError(401, 'INVALID_API_KEY', `${UNUSABLE_TOKEN}: ${err.message}`);
     }
     throw err;
   }
   req.credentialFingerprint = tokenFingerprint(opened, credential);
   // host names are case-insensitive (RFC 3986): a token minted as API.example.com is valid on api.example.com
   if (hostOfSubject(opened.claims.sub).toLowerCase() !== (deps.hostOf(req) ?? '').toLowerCase()) {
-    throw new ApiError(401, 'WRONG_HOST', 'token was minted for another host and is not valid here');
+    throw new ApiError(401, 'WRONG_HOST', `${UNUSABLE_TOKEN}: it was minted for another host and is not valid here`);
   }
   return { kind: 'token', claims: opened.claims, token: credential, legacy: opened.legacy };
 }

@@ -18,12 +18,22 @@ export interface KeyPrincipal {
   key: OperatorKey;
 }
 
-export type Principal = TokenPrincipal | KeyPrincipal;
+/**
+ * A caller without an aisbreaker token, served under the open-access quotas
+ * (AISBREAKER_OPEN_ACCESS=on, as the original AIsBreaker server). A bearer it sent that is
+ * neither a token nor an operator key is its own secret for the service it asks for (an OpenAI key, ...).
+ */
+export interface OpenPrincipal {
+  kind: 'open';
+  bearer: string | undefined;
+}
+
+export type Principal = TokenPrincipal | KeyPrincipal | OpenPrincipal;
 
 /** The caller's token, for endpoints that only aisbreaker tokens can use. */
 export function requireTokenPrincipal(principal: Principal | undefined, action: string): TokenPrincipal {
   if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
-  if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not an operator API key`);
+  if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not ${principal.kind === 'key' ? 'an operator API key' : 'open access'}`);
   return principal;
 }
 
