@@ -56,11 +56,12 @@ export interface LimitHit {
   unit?: CounterSpec['unit'];
   limit: number;
   ancestorJti?: string;
+  openAccess?: true;
 }
 
 export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const token = counter.ancestorJti === undefined ? 'this token' : 'a parent token';
+  const token = counter.openAccess ? 'open access (callers without a token)' : counter.ancestorJti === undefined ? 'this token' : 'a parent token';
   const who = counter.scope === 'client' ? `for this client of ${token}` : counter.scope === 'api' ? 'from this address' : `for all clients of ${token}`;
   return new ApiError(
     429,

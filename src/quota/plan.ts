@@ -22,6 +22,8 @@ export interface CounterSpec {
   windowMs: number;
   /** set on an ancestor's counter that a derived token spends too */
   ancestorJti?: string;
+  /** set on the counters of open access (AISBREAKER_OPEN_ACCESS), which belong to no token */
+  openAccess?: true;
 }
 
 export interface QuotaPlan {
@@ -97,7 +99,7 @@ export function openAccessQuotas(clientLimits: ApiLimit[], globalLimits: ApiLimi
 export function planForOpenAccess(quotas: RequestQuotas, clientId: string): QuotaPlan {
   const base = tokenKeyBase(OPEN_ACCESS_ID);
   return {
-    counters: [...countersFor(quotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`), ...countersFor(quotas.globalRequestLimits, 'global', `${base}:g`)],
+    counters: [...countersFor(quotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`), ...countersFor(quotas.globalRequestLimits, 'global', `${base}:g`)].map((c) => ({ ...c, openAccess: true as const })),
     revocationKeys: [],
     expiresAtMs: Number.MAX_SAFE_INTEGER,
   };

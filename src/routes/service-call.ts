@@ -39,9 +39,11 @@ export interface ChainHop {
 export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, res: Response, target: ServiceTarget, hop: ChainHop = {}): Promise<PreparedCall> {
   const principal = req.principal;
   if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+  // refused before an operator key's limits count it; a gateway the caller named may go without a
+  // credential (open access without a bearer): it decides
+  const callerSecret = hop.callerNamedUrl ? callerOwnSecret(principal, target.serviceId) : undefined;
   await deps.admitModel(req, res, target);
-  // a gateway the caller named may go without a credential (open access without a bearer): it decides
-  const secret = hop.callerNamedUrl ? callerOwnSecret(principal, target.serviceId) : secretForService(principal, target.serviceId, target.operatorSecret);
+  const secret = hop.callerNamedUrl ? callerSecret : secretForService(principal, target.serviceId, target.operatorSecret);
   if (target.service.needsSecret && secret === undefined && !hop.callerNamedUrl) {
     throw new ApiError(401, 'MISSING_API_KEY', missingSecretMessage(principal.kind, target), { serviceId: target.serviceId });
   }

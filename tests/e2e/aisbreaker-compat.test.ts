@@ -280,11 +280,11 @@ describe('a gateway the request names gets only the caller\'s own credential', (
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('at most 16 services');
   });
 
-  it('an operator API key is never sent there, even where its role lists the service', async () => {
+  it('an operator API key is never sent there, even where its role lists the service (and stays a key under open access)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'aisbgw-compat-'));
     const key = 'operator-key-for-the-compat-tests-0123';
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ keys: { [key]: { project: 'P', role: 'r' } }, roles: { r: { limits: { 'aisbreaker:network/chat:dummy': {} } } } }));
-    const keyed = await startGateway({ AISBREAKER_CONFIG: join(dir, 'config.json'), AISBREAKER_NETWORK_URLS: '*' });
+    const keyed = await startGateway({ AISBREAKER_CONFIG: join(dir, 'config.json'), AISBREAKER_NETWORK_URLS: '*', AISBREAKER_OPEN_ACCESS: 'on' });
     try {
       const error = await failure(() => processService(keyed.url, via(`${recorder.url}/gw`), { secret: key }, 'x', false));
       expect(error.statusCode).toBe(403);
@@ -359,7 +359,9 @@ describe('open access', () => {
       expect((await ask(undefined)).status).toBe(200);
       const refused = await ask(undefined);
       expect(refused.status).toBe(429);
-      expect(((await refused.json()) as { error: { details: { scope: string; limit: number } } }).error.details).toMatchObject({ scope: 'client', limit: 3 });
+      const limited = ((await refused.json()) as { error: { message: string; details: { scope: string; limit: number } } }).error;
+      expect(limited.details).toMatchObject({ scope: 'client', limit: 3 });
+      expect(limited.message).toContain('3 requests per minute for this client of open access');
       // a token is held against its own quotas, not open access's
       const token = await mint(gw.url, { requestAuthAndQuotas: {} });
       expect((await ask(token)).status).toBe(200);
