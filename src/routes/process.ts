@@ -66,65 +66,64 @@ export interface ProcessDeps extends ServiceCallDeps {
  */
 export function processRoutes(guard: RequestHandler[], deps: ProcessDeps): Router {
   const router = Router();
-  router.post(
-    ['/api/v1/process', '/api/v1alpha1/process'],
-    ...guard,
-    // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
-    ...jsonBody(MB, ['application/json', 'text/plain']),
-    async (req, res) => {
-      if (chainDepth((req.body as { service?: unknown } | undefined)?.service) > MAX_CHAIN_HOPS) {
-        throw invalidRequest('service', `a chain of at most ${MAX_CHAIN_HOPS} services (forward2ServiceProps nested deeper)`);
-      }
-      const parsed = processBodySchema.safeParse(req.body);
-      if (!parsed.success) throw zodIssueToApiError(parsed.error);
-      const { service: serviceProps, request } = parsed.data;
-      const chain = resolveChain(serviceProps, deps.registry(), deps.networkTargets, req.log);
-      const prepared = await prepareServiceCall(deps, req, res, chain.target, chain);
-      // the filters wrap the service, the first named outermost
-      const service = chain.filters.reduceRight<ProcessStep>((next, filter) => filter(next), (r, call) => chain.target.service.process(r, call));
-      const aisRequest: ProcessRequest = request;
-      // the answer tells the upstream's token count, as the quotas learn it
-      let totalTokens: number | undefined;
-      const call: ServiceCall = {
-        ...prepared.call,
-        onUsage: (usage) => {
-          totalTokens = usage.total_tokens;
-          prepared.call.onUsage?.(usage);
-        },
-      };
-      const withTokens = (final: ResponseFinal): ResponseFinal => (totalTokens === undefined ? final : { ...final, usage: { ...final.usage, totalTokens } });
+  const handle: RequestHandler = async (req, res) => {
+    if (chainDepth((req.body as { service?: unknown } | undefined)?.service) > MAX_CHAIN_HOPS) {
+      throw invalidRequest('service', `a chain of at most ${MAX_CHAIN_HOPS} services (forward2ServiceProps nested deeper)`);
+    }
+    const parsed = processBodySchema.safeParse(req.body);
+    if (!parsed.success) throw zodIssueToApiError(parsed.error);
+    const { service: serviceProps, request } = parsed.data;
+    const chain = resolveChain(serviceProps, deps.registry(), deps.networkTargets, req.log);
+    const prepared = await prepareServiceCall(deps, req, res, chain.target, chain);
+    // the filters wrap the service, the first named outermost
+    const service = chain.filters.reduceRight<ProcessStep>((next, filter) => filter(next), (r, call) => chain.target.service.process(r, call));
+    const aisRequest: ProcessRequest = request;
+    // the answer tells the upstream's token count, as the quotas learn it
+    let totalTokens: number | undefined;
+    const call: ServiceCall = {
+      ...prepared.call,
+      onUsage: (usage) => {
+        totalTokens = usage.total_tokens;
+        prepared.call.onUsage?.(usage);
+      },
+    };
+    const withTokens = (final: ResponseFinal): ResponseFinal => (totalTokens === undefined ? final : { ...final, usage: { ...final.usage, totalTokens } });
 
-      if (!request.stream) {
-        let final;
-        try {
-          final = await service(aisRequest, call);
-        } catch (err) {
-          prepared.finish(err);
-          // the caller is gone: nobody to answer, and not a failure of ours
-          if (prepared.call.signal.aborted) return;
-          throw err;
-        }
-        prepared.finish();
-        res.json(withTokens(final));
-        return;
-      }
-      // the stream opens with the first event: a failure before it keeps its own status
-      let sse: SseWriter | undefined;
-      const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
+    if (!request.stream) {
+      let final;
       try {
-        const final = await service(aisRequest, { ...call, onProgress });
-        prepared.finish();
-        (sse ??= new SseWriter(res)).send('final', withTokens(final));
+        final = await service(aisRequest, call);
       } catch (err) {
         prepared.finish(err);
+        // the caller is gone: nobody to answer, and not a failure of ours
         if (prepared.call.signal.aborted) return;
-        if (sse === undefined) throw err;
-        sse.send('error', errorEnvelope(err instanceof ApiError ? err : new ApiError(500, 'INTERNAL_ERROR', 'the service failed')));
-        if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
-      } finally {
-        sse?.end();
+        throw err;
       }
-    },
-  );
+      prepared.finish();
+      res.json(withTokens(final));
+      return;
+    }
+    // the stream opens with the first event: a failure before it keeps its own status
+    let sse: SseWriter | undefined;
+    const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
+    try {
+      const final = await service(aisRequest, { ...call, onProgress });
+      prepared.finish();
+      (sse ??= new SseWriter(res)).send('final', withTokens(final));
+    } catch (err) {
+      prepared.finish(err);
+      if (prepared.call.signal.aborted) return;
+      if (sse === undefined) throw err;
+      sse.send('error', errorEnvelope(err instanceof ApiError ? err : new ApiError(500, 'INTERNAL_ERROR', 'the service failed')));
+      if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
+    } finally {
+      sse?.end();
+    }
+  };
+  // one route per path: metrics label each by its own pattern
+  for (const path of ['/api/v1/process', '/api/v1alpha1/process']) {
+    // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
+    router.post(path, ...guard, ...jsonBody(MB, ['application/json', 'text/plain']), handle);
+  }
   return router;
 }
