@@ -271,13 +271,14 @@ describe('a gateway the request names gets only the caller\'s own credential', (
     expect(recorder.hits).toHaveLength(1);
   });
 
-  it('refuses a chain nested deeper than 16 services, unparsed', async () => {
+  it('refuses a chain nested deeper than 16 services, unparsed (and JSON nested past the body limit before that)', async () => {
     const token = await mint(gw.url, { requestAuthAndQuotas: {} });
-    const depth = 5000;
-    const service = '{"serviceId":"aisbreaker:nop","forward2ServiceProps":'.repeat(depth) + '{"serviceId":"chat:dummy"}' + '}'.repeat(depth);
-    const res = await postProcess(gw.url, token, `{"service":${service},"request":{"inputs":[]}}`);
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('at most 16 services');
+    const nested = (depth: number): string =>
+      `{"service":${'{"serviceId":"aisbreaker:nop","forward2ServiceProps":'.repeat(depth)}{"serviceId":"chat:dummy"}${'}'.repeat(depth)},"request":{"inputs":[]}}`;
+    const chain = await postProcess(gw.url, token, nested(50));
+    expect(chain.status).toBe(400);
+    expect(((await chain.json()) as { error: { message: string } }).error.message).toContain('at most 16 services');
+    expect((await postProcess(gw.url, token, nested(5000))).status).toBe(400);
   });
 
   it('an operator API key is never sent there, even where its role lists the service (and stays a key under open access)', async () => {
