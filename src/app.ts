@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { ApiRateLimits } from './quota/api-limits.js';
 import { createQuotaBackend } from './quota/create-store.js';
 import { QuotaEnforcer } from './quota/guard.js';
+import { openAccessQuotas } from './quota/plan.js';
 import { connectRedis, waitUntilReady } from './quota/redis-connection.js';
 import type { QuotaStore } from './quota/store.js';
 import { errorHandler, notFound, requestContext } from './request-context.js';
@@ -27,6 +28,7 @@ import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
 import { consoleRoutes } from './routes/console.js';
 import { buildRegistry, parseCatalog } from './services/catalog.js';
+import { NetworkTargets } from './services/network-targets.js';
 import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
@@ -132,14 +134,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   // the serving routes first: nearly all traffic is theirs, and every router passed costs a match.
   // Each checks who is calling, then whether they are within their quotas.
   const hostOf = requestHost(config.trustForwardedHost);
-  const authenticateToken = authenticate({ verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf, clock, expiryNoticeMs: config.expiryNoticeMs });
-  const quotas = new QuotaEnforcer(quota.store, clock, metrics);
-  const guard = [authenticateToken, requireScope('inference', 'calling an AI service'), quotas.guard()];
+  const authentication = { verifier, operatorKeys: () => operatorKeys, failureLimits: authFailureLimits, hostOf, clock, expiryNoticeMs: config.expiryNoticeMs };
+  const authenticateToken = authenticate(authentication);
+  // open access (AISBREAKER_OPEN_ACCESS) serves the AI routes only, never the token endpoints
+  const authenticateCaller = config.openAccess ? authenticate({ ...authentication, openAccess: true }) : authenticateToken;
+  const quotas = new QuotaEnforcer(quota.store, clock, metrics, openAccessQuotas(config.openAccessClientLimits, config.openAccessGlobalLimits));
+  const guard = [authenticateCaller, requireScope('inference', 'calling an AI service'), quotas.guard()];
   const isRevoked = async (claims: TokenClaims): Promise<boolean> => (await lookUpToken(quota.store, claims, 'admin', clock())).outcome === 'revoked';
   const admin = new AdminAuthority({ adminKey: config.adminKey, operatorKeys: () => operatorKeys, verifier, hostOf, isRevoked, clock });
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
+  const networkTargets = new NetworkTargets(config.networkUrls);
   app.use(openAiRoutes(guard, serviceCalls));
-  app.use(processRoutes(guard, serviceCalls));
+  app.use(processRoutes(guard, { ...serviceCalls, networkTargets }));
   const tokenDeps = { metrics, admin, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));
   app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits, expiryNoticeMs: config.expiryNoticeMs }));
@@ -162,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close: async () => {
       configFile?.close();
       clearInterval(expiryWarnings);
-      await Promise.all([registry, ...retired].map((r) => r.close()));
+      await Promise.all([registry, ...retired, networkTargets].map((r) => r.close()));
       retired.clear();
       await quota.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());

@@ -48,6 +48,13 @@ export interface Config {
   expiryNoticeMs: number;
   /** METRICS_AUTH=on: /metrics needs a credential with the analytics:read scope */
   metricsAuth: boolean;
+  /** URL prefixes (origin + path, no trailing slash) a request may name as aisbreaker:network's `url`; ['*']: any */
+  networkUrls: string[];
+  /** serve callers without an aisbreaker token, as the original AIsBreaker server does */
+  openAccess: boolean;
+  /** the quotas of open access: per client address, and all open callers together */
+  openAccessClientLimits: ApiLimit[];
+  openAccessGlobalLimits: ApiLimit[];
 }
 
 export const MIN_SECRET_LENGTH = 32;
@@ -183,6 +190,12 @@ export function loadConfig(env: Env = process.env): Config {
   const mintLimits = parseApiLimits('API_MINT_LIMITS', env.API_MINT_LIMITS ?? DEFAULT_MINT_LIMITS, problems);
   const authFailureLimits = parseApiLimits('API_AUTH_FAILURE_LIMITS', env.API_AUTH_FAILURE_LIMITS ?? DEFAULT_AUTH_FAILURE_LIMITS, problems);
 
+  const networkUrls = parseNetworkUrls(env.AISBREAKER_NETWORK_URLS, problems);
+  const openAccessText = nonEmpty(env.AISBREAKER_OPEN_ACCESS) ?? 'off';
+  if (openAccessText !== 'on' && openAccessText !== 'off') problems.push(`AISBREAKER_OPEN_ACCESS: must be "on" or "off", not "${openAccessText}"`);
+  const openAccessClientLimits = parseApiLimits('OPEN_ACCESS_CLIENT_LIMITS', env.OPEN_ACCESS_CLIENT_LIMITS ?? DEFAULT_OPEN_ACCESS_CLIENT_LIMITS, problems);
+  const openAccessGlobalLimits = parseApiLimits('OPEN_ACCESS_GLOBAL_LIMITS', env.OPEN_ACCESS_GLOBAL_LIMITS ?? DEFAULT_OPEN_ACCESS_GLOBAL_LIMITS, problems);
+
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
   const trustProxyError = trustProxyProblem(trustProxy);
   if (trustProxyError !== undefined) problems.push(trustProxyError);
@@ -226,12 +239,39 @@ export function loadConfig(env: Env = process.env): Config {
     authFailureLimits,
     expiryNoticeMs: expiryNoticeMs as number,
     metricsAuth: metricsAuthText === 'on',
+    networkUrls,
+    openAccess: openAccessText === 'on',
+    openAccessClientLimits,
+    openAccessGlobalLimits,
   };
 }
 
 /** AIsBreaker's API-wide per-client quotas. */
 const DEFAULT_MINT_LIMITS = '60/minute,360/hour,8640/day';
 const DEFAULT_AUTH_FAILURE_LIMITS = '30/minute,300/hour';
+const DEFAULT_OPEN_ACCESS_CLIENT_LIMITS = '60/minute,360/hour,8640/day';
+const DEFAULT_OPEN_ACCESS_GLOBAL_LIMITS = '600/minute,3600/hour,86400/day';
+const MAX_NETWORK_URLS = 64;
+
+/**
+ * AISBREAKER_NETWORK_URLS: "*", or comma-separated http(s) URL prefixes, each normalized to
+ * origin + path without a trailing slash (matching is on whole path segments: see network-targets.ts).
+ */
+function parseNetworkUrls(text: string | undefined, problems: string[]): string[] {
+  const entries = splitList(text, /,/);
+  if (entries.length === 1 && entries[0] === '*') return ['*'];
+  if (entries.length > MAX_NETWORK_URLS) problems.push(`AISBREAKER_NETWORK_URLS: at most ${MAX_NETWORK_URLS} entries`);
+  const prefixes: string[] = [];
+  for (const entry of entries) {
+    const url = isHttpUrl(entry) ? new URL(entry) : undefined;
+    if (!url || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+      problems.push(`AISBREAKER_NETWORK_URLS: "${entry}" is not an http(s) URL prefix without credentials, query or fragment (or use "*" alone)`);
+      continue;
+    }
+    prefixes.push(url.origin + url.pathname.replace(/\/+$/, ''));
+  }
+  return prefixes;
+}
 const WINDOW_ALIASES: Record<string, WindowName> = { m: 'minute', min: 'minute', minute: 'minute', h: 'hour', hour: 'hour', d: 'day', day: 'day' };
 
 /** "60/minute,360/hour" -> limits; "off" -> none. */

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
 
 /** Every error code of the product contract (design.md), one per failure kind. */
@@ -49,9 +50,10 @@ export class ApiError extends Error {
   }
 }
 
+/** OpenAI SDKs read `code`, `message`, `type`; AIsBreaker clients `message`, `statusCode`, `statusText`. */
 export interface ErrorEnvelope {
   success: false;
-  error: { code: ErrorCode; message: string; type: string; details?: ErrorDetails };
+  error: { code: ErrorCode; message: string; type: string; statusCode: number; statusText: string; details?: ErrorDetails };
 }
 
 export function errorEnvelope(err: ApiError): ErrorEnvelope {
@@ -59,6 +61,9 @@ export function errorEnvelope(err: ApiError): ErrorEnvelope {
     code: err.code,
     message: err.message,
     type: errorTypeForStatus(err.status),
+    // also inside an event stream, whose HTTP status (200) was sent before the failure
+    statusCode: err.status,
+    statusText: STATUS_CODES[err.status] ?? 'Error',
   };
   if (err.details) error.details = err.details;
   return { success: false, error };

@@ -23,11 +23,13 @@ const errorEnvelope: Json = {
     success: { const: false },
     error: {
       type: 'object',
-      required: ['code', 'message', 'type'],
+      required: ['code', 'message', 'type', 'statusCode', 'statusText'],
       properties: {
         code: { type: 'string', examples: ['INVALID_REQUEST', 'RATE_LIMITED'] },
         message: { type: 'string' },
         type: { type: 'string', examples: ['invalid_request_error'] },
+        statusCode: { type: 'integer', description: 'the HTTP status, also in an event stream (AIsBreaker clients read it)', examples: [401] },
+        statusText: { type: 'string', examples: ['Unauthorized'] },
         details: { type: 'object', description: 'e.g. the field (400) or scope, window and limit (429)' },
       },
     },
@@ -106,8 +108,9 @@ export function openApiDocument(): Json {
     },
     '/api/v1/process': {
       post: {
-        summary: 'AIsBreaker API: call a service',
-        description: 'JSON ResponseFinal, or with request.stream=true server-sent events: `progress` events, then one `final` (or `error`) event.',
+        summary: 'AIsBreaker API: call a service (also at /api/v1alpha1/process)',
+        description:
+          'JSON ResponseFinal, or with request.stream=true server-sent events: `progress` events, then one `final` (or `error`) event. `service.forward2ServiceProps` names the next hop of a chain (filters `aisbreaker:mirror`, `aisbreaker:nop`, `aisbreaker:logging`; `aisbreaker:network` with a `url` allowed by AISBREAKER_NETWORK_URLS).',
         security: credential,
         requestBody: jsonBody(schemaOf(processBodySchema)),
         responses: { '200': { description: 'ResponseFinal (application/json) or an event stream (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },

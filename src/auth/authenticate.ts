@@ -22,6 +22,8 @@ export interface AuthenticationDeps {
   clock: Clock;
   /** a credential that expires within this many ms gets EXPIRY_HEADER on its responses (0: never) */
   expiryNoticeMs: number;
+  /** serve callers without a token or operator key as open-access principals (AISBREAKER_OPEN_ACCESS) */
+  openAccess?: boolean;
 }
 
 /** Says when the credential expires (ISO 8601), on responses to one that expires soon. */
@@ -33,7 +35,9 @@ export const EXPIRY_HEADER = 'Aisbreaker-Credential-Expires-At';
  * against the caller's address (`failureLimits`). Past that limit the address gets 429 for every
  * credential that could be guessed (operator keys) and every one refused, but a token that opens
  * and is valid is still served: guessing one is hopeless, and behind a NAT or a proxy one
- * guesser would otherwise lock out every user of the address.
+ * guesser would otherwise lock out every user of the address. With `openAccess` (the serving
+ * routes under AISBREAKER_OPEN_ACCESS=on), a caller without a token or operator key is an
+ * open-access principal instead; a bad aisbreaker token is still refused.
  */
 export function authenticate(deps: AuthenticationDeps): RequestHandler {
   return async (req, res, next) => {
@@ -64,18 +68,28 @@ function tokenFingerprint(opened: OpenedToken, token: string): string {
   return known;
 }
 
+/** AIsBreaker clients' users match on these words, so every unusable token's message starts with them. */
+const UNUSABLE_TOKEN = 'Invalid aisbreaker access token';
+const HOW_TO_GET_IN = 'mint a token with POST /api/v1/oauth/token; callers without one are served only with AISBREAKER_OPEN_ACCESS=on';
+
 /** `blocked`: the 429 of an address over the refused-credential limit, if it is. */
 async function principalFor(req: Request, deps: AuthenticationDeps, blocked: ApiError | undefined): Promise<Principal> {
   const credential = extractCredential(req);
-  if (credential === undefined) throw missingCredential();
+  if (credential === undefined) {
+    if (deps.openAccess) return { kind: 'open', bearer: undefined };
+    throw missingCredential(`no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."; ${HOW_TO_GET_IN}`);
+  }
   if (!credential.startsWith(TOKEN_PREFIX)) {
     const keyId = fingerprint(credential);
     req.credentialFingerprint = keyId;
     if (blocked) throw blocked;
     const key = deps.operatorKeys().find(credential);
-    if (!key) throw invalidCredential(`invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server`, keyId);
-    if (key.expiresAtMs !== undefined && key.expiresAtMs <= deps.clock()) throw expiredCredential('API key has expired; ask the operator for a new one', key.expiresAtMs);
-    return { kind: 'key', key };
+    if (key) {
+      if (key.expiresAtMs !== undefined && key.expiresAtMs <= deps.clock()) throw expiredCredential('API key has expired; ask the operator for a new one', key.expiresAtMs);
+      return { kind: 'key', key };
+    }
+    if (deps.openAccess) return { kind: 'open', bearer: credential };
+    throw invalidCredential(`invalid credential: neither a "${TOKEN_PREFIX}" token nor an API key of this server; ${HOW_TO_GET_IN}`, keyId);
   }
   let opened;
   try {
@@ -85,15 +99,15 @@ async function principalFor(req: Request, deps: AuthenticationDeps, blocked: Api
     req.credentialFingerprint = keyId;
     if (err instanceof TokenError) {
       throw err.failure === 'expired'
-        ? expiredCredential('token has expired; mint a new one', err.expiredAt === undefined ? undefined : err.expiredAt * 1000)
-        : invalidCredential(`invalid token: ${err.message}`, keyId);
+        ? expiredCredential(`${UNUSABLE_TOKEN}: it has expired; mint a new one`, err.expiredAt === undefined ? undefined : err.expiredAt * 1000)
+        : invalidCredential(`${UNUSABLE_TOKEN}: ${err.message}`, keyId);
     }
     throw err;
   }
   req.credentialFingerprint = tokenFingerprint(opened, credential);
   // host names are case-insensitive (RFC 3986): a token minted as API.example.com is valid on api.example.com
   if (hostOfSubject(opened.claims.sub).toLowerCase() !== (deps.hostOf(req) ?? '').toLowerCase()) {
-    throw new ApiError(401, 'WRONG_HOST', 'token was minted for another host and is not valid here');
+    throw new ApiError(401, 'WRONG_HOST', `${UNUSABLE_TOKEN}: it was minted for another host and is not valid here`);
   }
   return { kind: 'token', claims: opened.claims, token: credential, legacy: opened.legacy };
 }

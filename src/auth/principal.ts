@@ -20,12 +20,22 @@ export interface KeyPrincipal {
   key: OperatorKey;
 }
 
-export type Principal = TokenPrincipal | KeyPrincipal;
+/**
+ * A caller without an aisbreaker token, served under the open-access quotas
+ * (AISBREAKER_OPEN_ACCESS=on, as the original AIsBreaker server). A bearer it sent that is
+ * neither a token nor an operator key is its own secret for the service it asks for (an OpenAI key, ...).
+ */
+export interface OpenPrincipal {
+  kind: 'open';
+  bearer: string | undefined;
+}
+
+export type Principal = TokenPrincipal | KeyPrincipal | OpenPrincipal;
 
 /** The caller's token, for endpoints that only aisbreaker tokens can use. */
 export function requireTokenPrincipal(principal: Principal | undefined, action: string): TokenPrincipal {
   if (!principal) throw missingCredential();
-  if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not an operator API key`);
+  if (principal.kind !== 'token') throw new ApiError(403, 'FORBIDDEN', `${action} needs an aisbreaker token, not ${principal.kind === 'key' ? 'an operator API key' : 'open access'}`);
   return principal;
 }
 
@@ -47,18 +57,23 @@ export function fingerprint(credential: string): string {
   return createHash('sha256').update(credential).digest('hex').slice(0, 8);
 }
 
+/** What an open-access caller may do: call AI services, nothing else. */
+const OPEN_ACCESS_SCOPES: readonly Scope[] = ['inference'];
+
 export function scopesOf(principal: Principal): readonly Scope[] {
+  if (principal.kind === 'open') return OPEN_ACCESS_SCOPES;
   return principal.kind === 'token' ? scopesOfToken(principal.claims) : principal.key.scopes;
 }
 
 /** The credential's name, fixed when it was minted or configured: for log and audit lines. */
 export function nameOf(principal: Principal | undefined): string | undefined {
-  if (!principal) return undefined;
+  if (!principal || principal.kind === 'open') return undefined;
   return principal.kind === 'token' ? principal.claims.name : principal.key.name;
 }
 
 /** When the credential expires (epoch ms), if it does. */
 export function expiresAtMs(principal: Principal): number | undefined {
+  if (principal.kind === 'open') return undefined;
   return principal.kind === 'token' ? principal.claims.exp * 1000 : principal.key.expiresAtMs;
 }
 

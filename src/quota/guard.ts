@@ -6,7 +6,8 @@ import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { ApiError } from '../errors.js';
 import { rateLimitHeaders, setRateLimitHeaders } from './headers.js';
-import { planForToken, type CounterSpec, type QuotaPlan } from './plan.js';
+import { planForOpenAccess, planForToken, type CounterSpec, type QuotaPlan } from './plan.js';
+import type { RequestQuotas } from '../token/claims.js';
 import { tokenCounters, type QuotaStore } from './store.js';
 
 declare global {
@@ -55,11 +56,12 @@ export interface LimitHit {
   unit?: CounterSpec['unit'];
   limit: number;
   ancestorJti?: string;
+  openAccess?: true;
 }
 
 export function rateLimited(counter: LimitHit, retryAfterMs: number): ApiError {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const token = counter.ancestorJti === undefined ? 'this token' : 'a parent token';
+  const token = counter.openAccess ? 'open access (callers without a token)' : counter.ancestorJti === undefined ? 'this token' : 'a parent token';
   const who = counter.scope === 'client' ? `for this client of ${token}` : counter.scope === 'api' ? 'from this address' : `for all clients of ${token}`;
   return new ApiError(
     429,
@@ -76,10 +78,12 @@ export class QuotaEnforcer {
     private readonly store: QuotaStore,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
+    /** the quotas of open-access callers (AISBREAKER_OPEN_ACCESS=on) */
+    private readonly openAccessQuotas: RequestQuotas,
   ) {}
 
   /**
-   * Holds each request against its token's quotas (after authentication, before any work):
+   * Holds each request against its token's quotas, or open access's (after authentication, before any work):
    * revoked -> 401, over a limit -> 429 naming scope, window and limit; admitted -> headers.
    */
   guard(): RequestHandler {
@@ -88,6 +92,7 @@ export class QuotaEnforcer {
       if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
       // operator keys are limited per model: see admitModel, once the request names one
       if (principal.kind === 'token') await this.hold(req, res, planForToken(principal.claims, clientAddress(req)));
+      else if (principal.kind === 'open') await this.hold(req, res, planForOpenAccess(this.openAccessQuotas, clientAddress(req)));
       next();
     };
   }

@@ -1,4 +1,5 @@
-import { familyOf, type RequestLimits, type TokenClaims } from '../token/claims.js';
+import type { ApiLimit } from '../config.js';
+import { familyOf, type RequestLimits, type RequestQuotas, type TokenClaims } from '../token/claims.js';
 import { WINDOW_MS, type WindowName } from './windows.js';
 
 /**
@@ -21,6 +22,8 @@ export interface CounterSpec {
   windowMs: number;
   /** set on an ancestor's counter that a derived token spends too */
   ancestorJti?: string;
+  /** set on the counters of open access (AISBREAKER_OPEN_ACCESS), which belong to no token */
+  openAccess?: true;
 }
 
 export interface QuotaPlan {
@@ -79,5 +82,25 @@ export function planForToken(claims: Pick<TokenClaims, 'jti' | 'exp' | 'requestQ
     ],
     revocationKeys: [claims.jti, ...ancestors.map((a) => a.jti)].map(revocationKey),
     expiresAtMs: claims.exp * 1000,
+  };
+}
+
+/** Open access (AISBREAKER_OPEN_ACCESS=on) counts like one token that every open caller shares. */
+const OPEN_ACCESS_ID = 'open-access';
+const REQUEST_LIMIT_FIELD: Partial<Record<WindowName, keyof RequestLimits>> = { minute: 'requestsPerMinute', hour: 'requestsPerHour', day: 'requestsPerDay' };
+
+/** OPEN_ACCESS_CLIENT_LIMITS / OPEN_ACCESS_GLOBAL_LIMITS as a token's request quotas. */
+export function openAccessQuotas(clientLimits: ApiLimit[], globalLimits: ApiLimit[]): RequestQuotas {
+  const limitsOf = (limits: ApiLimit[]): RequestLimits => Object.fromEntries(limits.flatMap((l) => (REQUEST_LIMIT_FIELD[l.window] ? [[REQUEST_LIMIT_FIELD[l.window], l.count]] : [])));
+  return { perClientRequestLimits: limitsOf(clientLimits), globalRequestLimits: limitsOf(globalLimits) };
+}
+
+/** The plan of an open-access request by client `clientId`: nothing to revoke, no expiry. */
+export function planForOpenAccess(quotas: RequestQuotas, clientId: string): QuotaPlan {
+  const base = tokenKeyBase(OPEN_ACCESS_ID);
+  return {
+    counters: [...countersFor(quotas.perClientRequestLimits, 'client', `${base}:c:${clientId}`), ...countersFor(quotas.globalRequestLimits, 'global', `${base}:g`)].map((c) => ({ ...c, openAccess: true as const })),
+    revocationKeys: [],
+    expiresAtMs: Number.MAX_SAFE_INTEGER,
   };
 }

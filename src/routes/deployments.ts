@@ -4,6 +4,7 @@ import { ApiError, missingCredential } from '../errors.js';
 import { limitsForModel } from '../keys/directory.js';
 import { planForKeyModel } from '../keys/plan.js';
 import { clientAddress, modelNotAllowed } from '../quota/guard.js';
+import { requireTokenPrincipal } from '../auth/principal.js';
 import { lookUpToken } from '../quota/look.js';
 import type { QuotaUnit } from '../quota/plan.js';
 import { tightestOf, type CounterStatus, type QuotaStore } from '../quota/store.js';
@@ -61,7 +62,8 @@ export function deploymentRoutes(deps: DeploymentDeps): Router {
       res.json(dialStats(state.outcome === 'admitted' ? state.statuses : []));
       return;
     }
-    const state = await lookUpToken(deps.quotaStore, principal.claims, clientAddress(req), now);
+    const token = requireTokenPrincipal(principal, 'GET /v1/deployments/{model}/limits');
+    const state = await lookUpToken(deps.quotaStore, token.claims, clientAddress(req), now);
     if (state.outcome === 'revoked') throw new ApiError(401, 'REVOKED_API_KEY', 'token has been revoked');
     res.json(dialStats(state.outcome === 'admitted' ? state.statuses : []));
   });

@@ -3,7 +3,10 @@ import { z } from 'zod/v4';
 import { ApiError, errorEnvelope, invalidRequest } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
-import type { ProcessRequest, ResponseEvent } from '../services/types.js';
+import { chainDepth, MAX_CHAIN_HOPS, resolveChain } from '../services/chain.js';
+import type { ProcessStep } from '../services/filters.js';
+import type { NetworkTargets } from '../services/network-targets.js';
+import type { ProcessRequest, ResponseEvent, ResponseFinal, ServiceCall, ServiceProps } from '../services/types.js';
 import { jsonBody, MB } from './body.js';
 import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
@@ -13,16 +16,21 @@ const MAX_TEXT_LENGTH = 512 * 1024;
 
 const serviceIdSchema = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(MAX_SERVICE_ID_LENGTH);
 
+/** A chain of services, AIsBreaker's `service` (see resolveChain); how deep it may nest is checked before. */
+const servicePropsSchema: z.ZodType<ServiceProps> = z.object(
+  {
+    serviceId: serviceIdSchema,
+    url: z.string({ error: 'must be a string' }).max(2048).optional(),
+    get forward2ServiceProps(): z.ZodOptional<z.ZodType<ServiceProps>> {
+      return servicePropsSchema.optional();
+    },
+  },
+  { error: 'must be an object with a serviceId' },
+);
+
 /** Unknown fields are dropped (AIsBreaker clients send more than we use), known ones are checked. */
 export const processBodySchema = z.object({
-  service: z.object(
-    {
-      serviceId: serviceIdSchema,
-      url: z.unknown().optional(),
-      forwardToServiceProps: z.object({ serviceId: serviceIdSchema, url: z.unknown().optional() }, { error: 'must be an object with a serviceId' }).optional(),
-    },
-    { error: 'must be an object with a serviceId' },
-  ),
+  service: servicePropsSchema,
   request: z.object(
     {
       inputs: z
@@ -45,65 +53,77 @@ export const processBodySchema = z.object({
   ),
 });
 
-/**
- * `POST /api/v1/process`: the AIsBreaker API. JSON `ResponseFinal`, or with `stream: true` an
- * event stream of `progress` events, then one `final` (or `error`) event. Errors that happen
- * before the first event are plain JSON errors with their status.
- */
-export function processRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Router {
-  const router = Router();
-  router.post(
-    '/api/v1/process',
-    ...guard,
-    // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
-    ...jsonBody(MB, ['application/json', 'text/plain']),
-    async (req, res) => {
-      const parsed = processBodySchema.safeParse(req.body);
-      if (!parsed.success) throw zodIssueToApiError(parsed.error);
-      const { service: serviceProps, request } = parsed.data;
-      if (serviceProps.url !== undefined || serviceProps.forwardToServiceProps?.url !== undefined) {
-        // a token's secret must never travel to a host the caller chose
-        const field = serviceProps.url !== undefined ? 'service.url' : 'service.forwardToServiceProps.url';
-        throw invalidRequest(field, 'not accepted: upstream URLs come from the server configuration only');
-      }
-      // AIsBreaker's way to name the service behind aisbreaker:network
-      const forwardTo = serviceProps.forwardToServiceProps?.serviceId;
-      const serviceId = forwardTo === undefined ? serviceProps.serviceId : `${serviceProps.serviceId}/${forwardTo}`;
-      const prepared = await prepareServiceCall(deps, req, res, deps.registry().resolve(serviceId));
-      const { service } = prepared.target;
-      const aisRequest: ProcessRequest = request;
+export interface ProcessDeps extends ServiceCallDeps {
+  /** the gateways a request may name as aisbreaker:network's url (AISBREAKER_NETWORK_URLS) */
+  networkTargets: NetworkTargets;
+}
 
-      if (!request.stream) {
-        let final;
-        try {
-          final = await service.process(aisRequest, prepared.call);
-        } catch (err) {
-          prepared.finish(err);
-          // the caller is gone: nobody to answer, and not a failure of ours
-          if (prepared.call.signal.aborted) return;
-          throw err;
-        }
-        prepared.finish();
-        res.json(final);
-        return;
-      }
-      // the stream opens with the first event: a failure before it keeps its own status
-      let sse: SseWriter | undefined;
-      const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
+/**
+ * `POST /api/v1/process` (also under AIsBreaker's `/api/v1alpha1`): the AIsBreaker API. JSON
+ * `ResponseFinal`, or with `stream: true` an event stream of `progress` events, then one `final`
+ * (or `error`) event. Errors that happen before the first event are plain JSON errors with their
+ * status; later ones an `error` event carrying the same envelope, statusCode included.
+ */
+export function processRoutes(guard: RequestHandler[], deps: ProcessDeps): Router {
+  const router = Router();
+  const handle: RequestHandler = async (req, res) => {
+    if (chainDepth((req.body as { service?: unknown } | undefined)?.service) > MAX_CHAIN_HOPS) {
+      throw invalidRequest('service', `a chain of at most ${MAX_CHAIN_HOPS} services (forward2ServiceProps nested deeper)`);
+    }
+    const parsed = processBodySchema.safeParse(req.body);
+    if (!parsed.success) throw zodIssueToApiError(parsed.error);
+    const { service: serviceProps, request } = parsed.data;
+    const chain = resolveChain(serviceProps, deps.registry(), deps.networkTargets, req.log);
+    const prepared = await prepareServiceCall(deps, req, res, chain.target, chain);
+    // the filters wrap the service, the first named outermost
+    const service = chain.filters.reduceRight<ProcessStep>((next, filter) => filter(next), (r, call) => chain.target.service.process(r, call));
+    const aisRequest: ProcessRequest = request;
+    // the answer tells the upstream's token count, as the quotas learn it
+    let totalTokens: number | undefined;
+    const call: ServiceCall = {
+      ...prepared.call,
+      onUsage: (usage) => {
+        totalTokens = usage.total_tokens;
+        prepared.call.onUsage?.(usage);
+      },
+    };
+    const withTokens = (final: ResponseFinal): ResponseFinal => (totalTokens === undefined ? final : { ...final, usage: { ...final.usage, totalTokens } });
+
+    if (!request.stream) {
+      let final;
       try {
-        const final = await service.process(aisRequest, { ...prepared.call, onProgress });
-        prepared.finish();
-        (sse ??= new SseWriter(res)).send('final', final);
+        final = await service(aisRequest, call);
       } catch (err) {
         prepared.finish(err);
+        // the caller is gone: nobody to answer, and not a failure of ours
         if (prepared.call.signal.aborted) return;
-        if (sse === undefined) throw err;
-        sse.send('error', errorEnvelope(err instanceof ApiError ? err : new ApiError(500, 'INTERNAL_ERROR', 'the service failed')));
-        if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
-      } finally {
-        sse?.end();
+        throw err;
       }
-    },
-  );
+      prepared.finish();
+      res.json(withTokens(final));
+      return;
+    }
+    // the stream opens with the first event: a failure before it keeps its own status
+    let sse: SseWriter | undefined;
+    const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
+    try {
+      const final = await service(aisRequest, { ...call, onProgress });
+      prepared.finish();
+      (sse ??= new SseWriter(res)).send('final', withTokens(final));
+    } catch (err) {
+      prepared.finish(err);
+      if (prepared.call.signal.aborted) return;
+      if (sse === undefined) throw err;
+      sse.send('error', errorEnvelope(err instanceof ApiError ? err : new ApiError(500, 'INTERNAL_ERROR', 'the service failed')));
+      if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
+    } finally {
+      sse?.end();
+    }
+  };
+  // one route per path: metrics label each by its own pattern
+  for (const path of ['/api/v1/process', '/api/v1alpha1/process']) {
+    // AIsBreaker accepts text/plain too: some browser environments cannot set the content type
+    router.post(path, ...guard, ...jsonBody(MB, ['application/json', 'text/plain']), handle);
+  }
   return router;
 }

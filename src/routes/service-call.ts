@@ -1,10 +1,12 @@
 import type { Request, Response } from 'express';
+import { callerOwnSecret } from '../auth/caller-secret.js';
+import type { Principal } from '../auth/principal.js';
 import type { RequestedModel } from '../keys/directory.js';
 import { secretForService } from '../auth/service-secret.js';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ServiceRegistry, ServiceTarget } from '../services/registry.js';
-import type { ServiceCall } from '../services/types.js';
+import type { ServiceCall, ServiceProps } from '../services/types.js';
 import { UpstreamError } from '../services/upstream.js';
 
 export interface ServiceCallDeps {
@@ -23,25 +25,27 @@ export interface PreparedCall {
   finish(err?: unknown): void;
 }
 
+/** aisbreaker:network's part of a chain: what the remote gets, and whether the request named the remote itself. */
+export interface ChainHop {
+  forward?: ServiceProps;
+  callerNamedUrl?: boolean;
+}
+
 /**
  * What both APIs (/api/v1/process, /v1/chat/completions) do before calling a service: the
  * operator key's model limits, the secret the caller's credential carries for that service,
  * an abort when the caller goes away, and the LLM-token usage reported back to quotas and metrics.
  */
-export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, res: Response, target: ServiceTarget): Promise<PreparedCall> {
+export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, res: Response, target: ServiceTarget, hop: ChainHop = {}): Promise<PreparedCall> {
   const principal = req.principal;
   if (!principal) throw new ApiError(401, 'MISSING_API_KEY', 'no credential');
+  // refused before an operator key's limits count it; a gateway the caller named may go without a
+  // credential (open access without a bearer): it decides
+  const callerSecret = hop.callerNamedUrl ? callerOwnSecret(principal, target.serviceId) : undefined;
   await deps.admitModel(req, res, target);
-  const secret = secretForService(principal, target.serviceId, target.operatorSecret);
-  if (target.service.needsSecret && secret === undefined) {
-    throw new ApiError(
-      401,
-      'MISSING_API_KEY',
-      principal.kind === 'token'
-        ? `this token carries no secret for service "${target.serviceId}"; mint one with a serviceSecrets entry for it`
-        : `the server has no key of its own for service "${target.prefix}"`,
-      { serviceId: target.serviceId },
-    );
+  const secret = hop.callerNamedUrl ? callerSecret : secretForService(principal, target.serviceId, target.operatorSecret);
+  if (target.service.needsSecret && secret === undefined && !hop.callerNamedUrl) {
+    throw new ApiError(401, 'MISSING_API_KEY', missingSecretMessage(principal.kind, target), { serviceId: target.serviceId });
   }
   const project = principal.kind === 'key' ? principal.key.project : '';
   const labels = { service: target.prefix };
@@ -54,6 +58,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
     call: {
       serviceId: target.serviceId,
       engine: target.engine,
+      ...(hop.forward ? { forward: hop.forward } : {}),
       secret,
       signal: abortOnClose(req, res),
       onUsage: (usage) => {
@@ -67,6 +72,17 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
       else if (!res.destroyed) deps.metrics.upstreamErrors.inc({ ...labels, kind: err instanceof ApiError ? err.code : 'internal' });
     },
   };
+}
+
+function missingSecretMessage(kind: Principal['kind'], target: ServiceTarget): string {
+  switch (kind) {
+    case 'token':
+      return `this token carries no secret for service "${target.serviceId}"; mint one with a serviceSecrets entry for it`;
+    case 'key':
+      return `the server has no key of its own for service "${target.prefix}"`;
+    case 'open':
+      return `service "${target.serviceId}" needs a key: send yours as "Authorization: Bearer <key>", or use an aisbreaker token that carries one`;
+  }
 }
 
 /** Aborted when the client goes away before the response is complete: the upstream call stops with it. */

@@ -114,19 +114,20 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
         break;
       }
       case 'aisbreaker':
-        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer')));
+        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer', true)));
         break;
     }
   }
   return registry;
 }
 
-function upstream(serviceId: string, config: { baseUrl: string; timeouts?: Partial<typeof DEFAULT_TIMEOUTS>; maxConnections?: number }, auth: 'bearer' | 'api-key'): Upstream {
+function upstream(serviceId: string, config: { baseUrl: string; timeouts?: Partial<typeof DEFAULT_TIMEOUTS>; maxConnections?: number }, auth: 'bearer' | 'api-key', chained = false): Upstream {
   return new Upstream({
     serviceId,
     baseUrl: config.baseUrl,
     timeouts: { ...DEFAULT_TIMEOUTS, ...config.timeouts },
     maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     auth,
+    chained,
   });
 }

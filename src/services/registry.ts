@@ -54,7 +54,8 @@ export class ServiceRegistry {
       if (matches && (best === undefined || entry.prefix.length > best.prefix.length)) best = entry;
     }
     if (!best) {
-      throw new ApiError(404, 'UNKNOWN_SERVICE', `unknown service "${serviceId}"; this server offers: ${this.ids().join(', ')}`, { serviceId });
+      // the first words are AIsBreaker's own, which its clients' users match on
+      throw new ApiError(404, 'UNKNOWN_SERVICE', `No factory registered for serviceId '${serviceId}': unknown service; this server offers: ${this.ids().join(', ')}`, { serviceId });
     }
     const named = serviceId.length > best.prefix.length ? serviceId.slice(best.prefix.length + 1) : undefined;
     const engine = named ?? best.service.defaultEngine;

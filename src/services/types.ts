@@ -37,6 +37,8 @@ export interface ResponseEvent {
 export interface Usage {
   engine: { serviceId: string };
   totalMilliseconds: number;
+  /** the upstream's LLM tokens (prompt + completion), when it reports them */
+  totalTokens?: number;
   serviceHints?: string[];
 }
 
@@ -46,11 +48,23 @@ export interface ResponseFinal {
   usage: Usage;
 }
 
+/**
+ * A request's `service`: the serviceId, for aisbreaker:network the URL of the next gateway, and for
+ * filters and aisbreaker:network the next hop of the chain (AIsBreaker's `forward2ServiceProps`).
+ */
+export interface ServiceProps {
+  serviceId: string;
+  url?: string | undefined;
+  forward2ServiceProps?: ServiceProps | undefined;
+}
+
 export interface ServiceCall {
   /** the full requested serviceId, e.g. "chat:dummy" or "chat:openai.com/gpt-4o-mini" */
   serviceId: string;
   /** the service's own name of the model to use: what follows the registered serviceId, or its default */
   engine: string;
+  /** aisbreaker:network only: the service props the remote gateway gets (the rest of the chain) */
+  forward?: ServiceProps;
   /** the secret the caller's token carries for this service, if any */
   secret: string | undefined;
   signal: AbortSignal;

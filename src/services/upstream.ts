@@ -20,6 +20,10 @@ export interface UpstreamOptions {
   maxConnections: number;
   /** how the secret travels: OpenAI's `Authorization: Bearer`, or Azure's `api-key` header */
   auth: 'bearer' | 'api-key';
+  /** another gateway: its errors keep their status, 5xx included, so they cross a chain unchanged */
+  chained?: boolean;
+  /** the host of a URL the caller named itself: failures name it and their cause (no news to the caller) */
+  callerNamedHost?: string;
 }
 
 /** Upstream error bodies are read up to this size for their message; the rest is dropped. */
@@ -104,7 +108,7 @@ export class Upstream {
   failure(err: unknown, signal: AbortSignal): unknown {
     if (err instanceof ApiError || signal.aborted) return err;
     const code = errorCode(err);
-    const service = `service "${this.serviceId}"`;
+    const service = this.describe();
     switch (code) {
       case 'UND_ERR_CONNECT_TIMEOUT':
         return new UpstreamError(504, 'UPSTREAM_TIMEOUT', 'connect-timeout', `${service} did not accept a connection within ${this.options.timeouts.connectMs} ms`);
@@ -119,14 +123,25 @@ export class Upstream {
       case 'EAI_AGAIN':
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
-        return new UpstreamError(503, 'UPSTREAM_UNAVAILABLE', 'unavailable', `${service} is unreachable`);
+        return new UpstreamError(503, 'UPSTREAM_UNAVAILABLE', 'unavailable', `${this.describe()} is unreachable${this.cause(err)}`);
       default:
-        return new UpstreamError(502, 'UPSTREAM_ERROR', 'connection', `${service} failed: the connection broke`);
+        return new UpstreamError(502, 'UPSTREAM_ERROR', 'connection', `${this.describe()} failed: the connection broke${this.cause(err)}`);
     }
   }
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+
+  private describe(): string {
+    const host = this.options.callerNamedHost;
+    return host === undefined ? `service "${this.serviceId}"` : `service "${this.serviceId}" at ${host}`;
+  }
+
+  /** The resolver's or socket's words ("Error: getaddrinfo ENOTFOUND host"), for a host the caller named only. */
+  private cause(err: unknown): string {
+    if (this.options.callerNamedHost === undefined || !(err instanceof Error)) return '';
+    return ` (${`${err.name}: ${err.message}`.slice(0, 300)})`;
   }
 
   private async rejection(response: Dispatcher.ResponseData, secret: string | undefined): Promise<ApiError> {
@@ -141,6 +156,10 @@ export class Upstream {
       const code = response.statusCode === 429 ? 'RATE_LIMITED' : upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
       if (response.statusCode === 429) details.scope = 'upstream';
       return new UpstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
+    }
+    if (this.options.chained && response.statusCode >= 500 && response.statusCode < 600) {
+      const code = upstream.code !== undefined && isChainedErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
+      return new UpstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details);
     }
     return new UpstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
   }
@@ -174,9 +193,17 @@ const OWN_ERROR_CODES = new Set<string>([
   'RATE_LIMITED',
 ]);
 
+/** A chained gateway's 5xx codes that pass on as they are (an internal error of it stays UPSTREAM_ERROR here). */
+const CHAINED_SERVER_ERROR_CODES = new Set<string>(['UPSTREAM_ERROR', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'QUOTA_BACKEND_UNAVAILABLE']);
+
 /** A chained aisbreaker gateway's 4xx codes are ours and stay as they are. */
-export function isOwnErrorCode(code: string): code is ErrorCode {
+function isOwnErrorCode(code: string): code is ErrorCode {
   return OWN_ERROR_CODES.has(code);
+}
+
+/** A chained gateway's codes that pass on as they are, 4xx and 5xx. */
+export function isChainedErrorCode(code: string): code is ErrorCode {
+  return isOwnErrorCode(code) || CHAINED_SERVER_ERROR_CODES.has(code);
 }
 
 /** OpenAI's `{error:{message,code}}` and our own envelope both have this shape. */

@@ -43,7 +43,9 @@ describe('auth middleware: credentials and the 401s', () => {
     const res = await useToken(gw.url, undefined);
     const error = expectError(res, 401, 'MISSING_API_KEY');
     expect(error.type).toBe('authentication_error');
-    expect(error.message).toBe('no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."');
+    expect(error.message).toBe(
+      'no credential: send "Authorization: Bearer aisbreaker_..." or "Api-Key: ..."; mint a token with POST /api/v1/oauth/token; callers without one are served only with AISBREAKER_OPEN_ACCESS=on',
+    );
   });
 
   it('never takes the credential from the query string', async () => {

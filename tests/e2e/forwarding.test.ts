@@ -1,6 +1,4 @@
 import { connect } from 'node:net';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +7,7 @@ import { ConfigError } from '../../src/config.js';
 import { mint, postProcess, processBody, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
+import { startRecorder } from '../helpers/recorder.js';
 
 const SECRET = 'sk-forwarding-secret-0123456789ab';
 const DUMMY = (text: string): string => `Hello, the answer to '${text}' from DummyAssistantService is unknown ...`;
@@ -41,21 +40,6 @@ function outputText(final: unknown): string {
 function writeConfig(path: string, config: unknown): void {
   writeFileSync(path + '.tmp', JSON.stringify(config));
   renameSync(path + '.tmp', path);
-}
-
-/** A server that must never be called: it records every request it gets. */
-async function startTrap(): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
-  const hits: string[] = [];
-  const server: Server = createServer((req, res) => {
-    hits.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
-    res.end('{}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    hits,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 describe('AIsBreaker /api/v1/process on an OpenAI upstream', () => {
@@ -112,13 +96,14 @@ describe('AIsBreaker /api/v1/process on an OpenAI upstream', () => {
     expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'RATE_LIMITED', message: 'You exceeded your current quota' });
   });
 
-  it('never calls a URL the caller chose, and sends the secret nowhere else', async () => {
-    const trap = await startTrap();
+  it('never calls a URL the caller chose (AISBREAKER_NETWORK_URLS unset), and sends the secret nowhere else', async () => {
+    const trap = await startRecorder();
     try {
       const before = mock.received.length;
       for (const service of [
         { serviceId: 'chat:openai.com', url: trap.url },
-        { serviceId: 'aisbreaker:network', forwardToServiceProps: { serviceId: 'chat:openai.com', url: trap.url } },
+        { serviceId: 'aisbreaker:network', url: trap.url, forward2ServiceProps: { serviceId: 'chat:openai.com' } },
+        { serviceId: 'aisbreaker:nop', forward2ServiceProps: { serviceId: 'chat:openai.com', url: trap.url } },
       ]) {
         const res = await postProcess(gw.url, token, JSON.stringify({ service, request: { inputs: [{ text: { role: 'user', content: 'x' } }] } }));
         expect(res.status).toBe(400);
@@ -173,7 +158,7 @@ describe('chaining: gateway -> aisbreaker:network -> gateway -> chat:dummy (or O
     const asAisBreaker = await postProcess(
       front.url,
       forwardingToken,
-      JSON.stringify({ service: { serviceId: 'aisbreaker:network', forwardToServiceProps: { serviceId: 'chat:echo' } }, request: { inputs: [{ text: { role: 'user', content: 'echo through two' } }], stream: true } }),
+      JSON.stringify({ service: { serviceId: 'aisbreaker:network', forward2ServiceProps: { serviceId: 'chat:echo' } }, request: { inputs: [{ text: { role: 'user', content: 'echo through two' } }], stream: true } }),
     );
     const all = await events(asAisBreaker);
     const streamed = all
