@@ -141,14 +141,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   const quotas = new QuotaEnforcer(quota.store, clock, metrics, openAccessQuotas(config.openAccessClientLimits, config.openAccessGlobalLimits));
   const guard = [authenticateCaller, requireScope('inference', 'calling an AI service'), quotas.guard()];
   const isRevoked = async (claims: TokenClaims): Promise<boolean> => (await lookUpToken(quota.store, claims, 'admin', clock())).outcome === 'revoked';
-  const admin = new AdminAuthority({ adminKey: config.adminKey, operatorKeys: () => operatorKeys, verifier, hostOf, isRevoked, clock });
+  const admin = new AdminAuthority({ adminKey: config.adminKey, operatorKeys: () => operatorKeys, verifier, hostOf, isRevoked, clock, failureLimits: authFailureLimits });
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
   const networkTargets = new NetworkTargets(config.networkUrls);
   app.use(openAiRoutes(guard, serviceCalls));
   app.use(processRoutes(guard, { ...serviceCalls, networkTargets }));
   const tokenDeps = { metrics, admin, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));
-  app.use(lifecycleRoutes({ ...tokenDeps, verifier, authFailureLimits, expiryNoticeMs: config.expiryNoticeMs }));
+  app.use(lifecycleRoutes({ ...tokenDeps, verifier, expiryNoticeMs: config.expiryNoticeMs }));
   const readAnalytics = (action: string): RequestHandler[] => [authenticateToken, requireScope('analytics:read', action)];
   app.use(deploymentRoutes({ authenticate: readAnalytics('reading limits'), quotaStore: quota.store, clock, registry: () => registry }));
   app.get('/metrics', ...(config.metricsAuth ? readAnalytics('reading /metrics') : []), metrics.handler());

@@ -1,6 +1,9 @@
 import type { Request } from 'express';
 import type { Clock } from '../clock.js';
-import { missingScope } from '../errors.js';
+import { audit } from '../audit.js';
+import { ApiError, missingScope } from '../errors.js';
+import type { ApiRateLimits } from '../quota/api-limits.js';
+import { clientAddress } from '../quota/guard.js';
 import type { KeyDirectory } from '../keys/directory.js';
 import { scopesOfToken, hostOfSubject, type TokenClaims } from '../token/claims.js';
 import { TOKEN_PREFIX } from '../token/codec.js';
@@ -25,6 +28,8 @@ export interface AdminDeps {
   /** whether a token has been revoked (revocation is checked in the quota store) */
   isRevoked: (claims: TokenClaims) => Promise<boolean>;
   clock: Clock;
+  /** refused credentials per caller address: a wrong admin credential is one, and can be guessed */
+  failureLimits: ApiRateLimits;
 }
 
 /**
@@ -57,12 +62,31 @@ export class AdminAuthority {
   /**
    * The admin behind `presented`, or 403 naming the `admin` scope. `always`: even on a server
    * without admin credentials (revocation by jti is never open); otherwise such a server lets
-   * the act through without an actor.
+   * the act through without an actor. A refusal counts against the caller's address (and is an
+   * audit line); from an address over that limit no admin credential is even tried (429).
    */
   async assert(req: Request, presented: string | undefined, action: string, always = false): Promise<AdminActor | undefined> {
-    const actor = await this.actorFor(req, presented);
-    if (actor === undefined && (always || this.required)) throw missingScope('admin', `${action} (the admin key, or a credential with the admin scope)`);
-    return actor;
+    const needed = always || this.required;
+    const address = clientAddress(req);
+    return this.deps.failureLimits.countRefusals(
+      address,
+      async (blocked) => {
+        if (blocked && (needed || presented !== undefined)) throw blocked;
+        const actor = await this.actorFor(req, presented);
+        if (actor === undefined && needed) {
+          audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address });
+          throw missingScope('admin', `${action} (the admin key, or a credential with the admin scope)`);
+        }
+        return actor;
+      },
+      (err) => err instanceof ApiError && err.status === 403,
+    );
+  }
+
+  /** For an act that needs admin beyond what `assert` decided (e.g. minting the admin scope): the 403, audited. */
+  refuse(req: Request, presented: string | undefined, action: string): ApiError {
+    audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
+    return missingScope('admin', action);
   }
 
   /** A token that authenticates here: not expired, bound to this host, not revoked. */

@@ -35,13 +35,28 @@ export function clientAddress(req: Request): string {
   return clientOf(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 }
 
-/** See clientAddress: an address as the client it counts as, written the same whatever its notation. */
-export function clientOf(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
+/**
+ * See clientAddress: an address as the client it counts as, written the same whatever its
+ * notation, with a port or brackets some proxies add to X-Forwarded-For ("10.1.1.1:1234",
+ * "[2001:db8::5]:443") left off: a new connection must not be a new client.
+ */
+export function clientOf(forwarded: string): string {
+  const address = withoutPort(forwarded);
+  if (!ipaddr.isValid(address)) return forwarded;
   const parsed = ipaddr.process(address); // IPv4-mapped IPv6 -> IPv4
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const network = (parsed as ipaddr.IPv6).toByteArray().fill(0, 8);
   return `${ipaddr.fromByteArray(network).toString()}/64`;
+}
+
+/** "[v6]:port" or "[v6]" -> v6, "a.b.c.d:port" -> a.b.c.d; an IPv6 address without brackets has several colons and is left as it is. */
+function withoutPort(address: string): string {
+  if (address.startsWith('[')) {
+    const end = address.indexOf(']');
+    return end > 0 ? address.slice(1, end) : address;
+  }
+  const colon = address.indexOf(':');
+  return colon > 0 && colon === address.lastIndexOf(':') ? address.slice(0, colon) : address;
 }
 
 export function modelNotAllowed(model: RequestedModel): ApiError {

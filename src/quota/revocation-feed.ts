@@ -5,10 +5,14 @@ import type { RedisClient } from './redis-connection.js';
 const CHANNEL = 'aisbgw:revocations';
 /** every live revocation, scored by when it ends: what an instance loads when it (re)connects */
 const LEDGER = 'aisbgw:revocations:ledger';
-/** counts the ledger's additions: instances reload it when this changed, not every time they look */
+/** counts the ledger's additions: instances read what is new when this changed, not every time they look */
 const LEDGER_VERSION = 'aisbgw:revocations:ledger:version';
+/** the ledger's revocations again, scored by the version their addition made: what is new since a version */
+const LEDGER_BY_VERSION = 'aisbgw:revocations:ledger:by-version';
 /** how often the ledger's version is looked at: a backstop for what pub/sub can miss without a reconnect */
 const LEDGER_CHECK_MS = 5_000;
+/** ended revocations removed from the version index per command */
+const PRUNE_BATCH = 500;
 
 /**
  * Tells every instance about revocations, for what it remembers locally (DenyCachingStore).
@@ -33,14 +37,18 @@ export class RevocationFeed {
 
   async announce(revocationKey: string, untilMs: number, nowMs: number): Promise<void> {
     try {
+      // the ledger first, the version after: a reader that sees the new version finds the entry
       await this.redis.zadd(LEDGER, untilMs, revocationKey);
+      const ended = await this.redis.zrangebyscore(LEDGER, '-inf', nowMs);
+      for (let i = 0; i < ended.length; i += PRUNE_BATCH) await this.redis.zrem(LEDGER_BY_VERSION, ...ended.slice(i, i + PRUNE_BATCH));
       await this.redis.zremrangebyscore(LEDGER, '-inf', nowMs);
       // like every key of ours, the ledger expires: with the last revocation in it
       const [, lastUntil] = await this.redis.zrange(LEDGER, -1, -1, 'WITHSCORES');
       if (lastUntil !== undefined) {
-        await this.redis.pexpireat(LEDGER, Math.ceil(Number(lastUntil)));
-        await this.redis.incr(LEDGER_VERSION);
-        await this.redis.pexpireat(LEDGER_VERSION, Math.ceil(Number(lastUntil)));
+        const expiry = Math.ceil(Number(lastUntil));
+        const version = await this.redis.incr(LEDGER_VERSION);
+        await this.redis.zadd(LEDGER_BY_VERSION, version, revocationKey);
+        for (const key of [LEDGER, LEDGER_VERSION, LEDGER_BY_VERSION]) await this.redis.pexpireat(key, expiry);
       }
       await this.redis.publish(CHANNEL, JSON.stringify({ key: revocationKey, untilMs }));
     } catch (err) {
@@ -51,20 +59,33 @@ export class RevocationFeed {
 
   /** Calls `onRevoked` for every live revocation: those in the ledger now and on every reconnect, and each announced later. */
   listen(onRevoked: (revocationKey: string, untilMs: number) => void, clock: () => number): void {
-    // the ledger's version as of the last load: read before the ledger, so an addition after the
-    // read changes it again and is loaded on the next look
-    let loadedVersion: string | null | undefined;
+    // the version up to which every addition has been read: the whole ledger is read on each
+    // (re)connect (its version read first, so an addition after that read is newer), and only the
+    // additions after it when the version moved (a whole ledger every few seconds cost each
+    // instance seconds of CPU once many revocations lived in it)
+    let loadedVersion = 0;
+    const failed = (err: unknown): void => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot load the revocation ledger');
     const catchUp = (): void => {
       this.redis
         .get(LEDGER_VERSION)
-        .then((version) => {
-          loadedVersion = version;
-          return this.redis.zrangebyscore(LEDGER, clock(), '+inf', 'WITHSCORES');
-        })
-        .then((flat) => {
+        .then(async (version) => {
+          const flat = await this.redis.zrangebyscore(LEDGER, clock(), '+inf', 'WITHSCORES');
           for (let i = 0; i + 1 < flat.length; i += 2) onRevoked(flat[i] as string, Number(flat[i + 1]));
+          loadedVersion = Number(version ?? 0);
         })
-        .catch((err: unknown) => this.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'cannot load the revocation ledger'));
+        .catch(failed);
+    };
+    const readNew = async (): Promise<void> => {
+      const flat = await this.redis.zrangebyscore(LEDGER_BY_VERSION, `(${loadedVersion}`, '+inf', 'WITHSCORES');
+      const keys = flat.filter((_, i) => i % 2 === 0);
+      if (keys.length === 0) return;
+      const untils = await this.redis.zmscore(LEDGER, ...keys);
+      keys.forEach((key, i) => {
+        const until = untils[i];
+        if (until != null) onRevoked(key, Number(until));
+      });
+      // the highest version read, not the counter: an addition counted but not yet indexed is read next time
+      loadedVersion = Math.max(loadedVersion, ...flat.filter((_, i) => i % 2 === 1).map(Number));
     };
     // the ledger is read on the main connection, which may come back after the subscriber did
     this.redis.on('ready', catchUp);
@@ -74,8 +95,12 @@ export class RevocationFeed {
       if (this.redis.status !== 'ready') return;
       this.redis
         .get(LEDGER_VERSION)
-        .then((version) => {
-          if (version !== loadedVersion) catchUp();
+        .then((text) => {
+          const version = Number(text ?? 0);
+          if (version > loadedVersion) return readNew();
+          // the counter expired with the last revocation and started again: read all there is
+          if (version < loadedVersion) catchUp();
+          return undefined;
         })
         .catch(() => undefined); // Redis away: the reconnect loads the ledger anyway
     }, LEDGER_CHECK_MS).unref();

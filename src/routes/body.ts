@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type RequestHandler } from 'express';
-import { ApiError } from '../errors.js';
+import { ApiError, invalidRequest } from '../errors.js';
+import { assertJsonDepth } from '../json-depth.js';
 
 declare global {
   // Express's own extension point for request properties
@@ -43,46 +44,28 @@ export function jsonBody(limitBytes: number, acceptedTypes: string[] = ['applica
   return [requireType, express.json({ limit: limitBytes, type: acceptedTypes, strict: true, verify })];
 }
 
-/**
- * Deepest nesting of arrays and objects a JSON body may have. Far beyond any real request (a
- * tool's JSON Schema nests a few dozen levels at most), and far below what makes re-serializing
- * it (JSON.stringify is recursive) overflow the stack.
- */
-export const MAX_JSON_DEPTH = 128;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACE = 0x7d;
-const CLOSE_BRACKET = 0x5d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * 400 for a body nested deeper than MAX_JSON_DEPTH, before it is parsed. Counts brackets outside
- * strings; malformed JSON is left to the parser's own error.
- */
-export function assertJsonDepth(bytes: Uint8Array): void {
-  // cannot nest deeper than it has bytes: most bodies are done here
-  if (bytes.length <= MAX_JSON_DEPTH) return;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i];
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) inString = true;
-    else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
-      if (++depth > MAX_JSON_DEPTH) {
-        throw new ApiError(400, 'INVALID_REQUEST', `(body): nested deeper than ${MAX_JSON_DEPTH} levels`, { field: '(body)', maxDepth: MAX_JSON_DEPTH });
-      }
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth--;
-  }
-}
-
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /** RFC 7009/7662 endpoints take a form body; JSON is accepted too. Flat fields only. */
 export function formOrJsonBody(limitBytes: number): RequestHandler[] {
   const [requireType, parseJson] = jsonBody(limitBytes, ['application/json', FORM_TYPE]);
   return [requireType as RequestHandler, express.urlencoded({ limit: limitBytes, extended: false, type: FORM_TYPE }), parseJson as RequestHandler];
+}
+
+/** A key as a case-insensitive JSON decoder (Go's encoding/json: Unicode simple folding) compares it. */
+function folded(key: string): string {
+  return key.toUpperCase().toLowerCase();
+}
+
+/**
+ * 400 for a key of `body` that is not one of `decided` but reads as one to a case-insensitive
+ * decoder ("Model", "ſtream"): the gateway decides on the exact key, and an upstream that takes
+ * the other (Go's encoding/json, the last match wins) would do what was not checked.
+ */
+export function assertNoLookalikeKeys(body: object, decided: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(body)) {
+    if (decided.includes(key)) continue;
+    const name = decided.find((d) => folded(d) === folded(key));
+    if (name !== undefined) throw invalidRequest(prefix + key, `not a field of this API; write "${name}" exactly`);
+  }
 }

@@ -7,7 +7,7 @@ import { fingerprint, requireTokenPrincipal, type TokenPrincipal } from '../auth
 import type { HostReader } from '../auth/request-host.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
-import { ApiError, invalidRequest, missingScope } from '../errors.js';
+import { ApiError, invalidRequest } from '../errors.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
@@ -86,12 +86,9 @@ export function oauthRoutes(deps: OauthDeps): Router {
     // OAuth client-credentials style: the admin key may come as clientSecret instead of a header
     const clientSecret = (body as { clientSecret?: unknown }).clientSecret;
     const presented = extractCredential(req) ?? (typeof clientSecret === 'string' ? clientSecret : undefined);
-    const actor = await adminFor(req, presented, 'minting');
+    const actor = await deps.admin.assert(req, presented, 'minting');
     const mint = parseMintRequest(body, deps.maxTokenLifetimeMs);
-    if (mint.scopes?.includes('admin') && actor === undefined) {
-      refused(req, presented, 'minting a token with the admin scope');
-      throw missingScope('admin', 'minting a token with the admin scope');
-    }
+    if (mint.scopes?.includes('admin') && actor === undefined) throw deps.admin.refuse(req, presented, 'minting a token with the admin scope');
     const host = deps.hostOf(req);
     if (!host) throw invalidRequest('Host', 'the request has no Host header to bind the token to');
     return { input: { host, ...mint }, by: actor ?? { via: 'open', address: clientAddress(req) } };
@@ -106,18 +103,6 @@ export function oauthRoutes(deps: OauthDeps): Router {
     return { input: deriveChild(parent.claims, request, now), by };
   }
 
-  async function adminFor(req: Request, presented: string | undefined, action: string): Promise<AdminActor | undefined> {
-    try {
-      return await deps.admin.assert(req, presented, action);
-    } catch (err) {
-      refused(req, presented, action);
-      throw err;
-    }
-  }
-
-  function refused(req: Request, presented: string | undefined, action: string): void {
-    audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
-  }
 
   return router;
 }

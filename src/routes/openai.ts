@@ -6,7 +6,7 @@ import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import type { ServiceRegistry } from '../services/registry.js';
 import type { ChatCompletionsBody } from '../services/types.js';
-import { jsonBody, MB } from './body.js';
+import { assertNoLookalikeKeys, jsonBody, MB } from './body.js';
 import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
 
@@ -38,6 +38,8 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
     // the fields of the parsed JSON itself, not of zod's copy: zod assigns key by key, so a
     // "__proto__" key would become the copy's prototype and lend it fields the caller never sent
     const { stream, stream_options, ...rest } = req.body as ChatCompletionsBody;
+    assertNoLookalikeKeys(req.body as object, DECIDED_KEYS);
+    if (stream_options) assertNoLookalikeKeys(stream_options, ['include_usage'], 'stream_options.');
     // null means "not set" in OpenAI's API: upstreams get the field only when it says something
     const body: ChatCompletionsBody = { ...rest, ...(stream != null ? { stream } : {}), ...(stream_options != null ? { stream_options } : {}) };
     const target = deps.registry().resolveModel(body.model);
@@ -80,7 +82,9 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
   return router;
 }
 
-const CHECKED_KEYS = ['"model"', '"stream"', '"stream_options"'].map((key) => Buffer.from(key));
+/** The fields the gateway decides on: what it checks must be what the upstream reads. */
+const DECIDED_KEYS = ['model', 'stream', 'stream_options'];
+const CHECKED_KEYS = DECIDED_KEYS.map((key) => Buffer.from(`"${key}"`));
 const UNICODE_ESCAPE = Buffer.from('\\u');
 
 /**

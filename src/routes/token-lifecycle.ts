@@ -9,7 +9,6 @@ import { ApiError, invalidRequest } from '../errors.js';
 import { clientAddress } from '../quota/guard.js';
 import { lookUpToken } from '../quota/look.js';
 import { revocationKey } from '../quota/plan.js';
-import type { ApiRateLimits } from '../quota/api-limits.js';
 import type { CounterStatus, QuotaStore } from '../quota/store.js';
 import { TOKEN_ID, hostOfSubject, scopesOfToken, type TokenClaims } from '../token/claims.js';
 import { TokenError } from '../token/codec.js';
@@ -27,8 +26,6 @@ export interface LifecycleDeps {
   clock: Clock;
   /** authentication of the bearer token (tokeninfo) */
   authenticate: RequestHandler;
-  /** per-address limits on refused credentials: wrong admin keys count too */
-  authFailureLimits: ApiRateLimits;
   metrics: Metrics;
 }
 
@@ -92,24 +89,8 @@ function describe(claims: TokenClaims, nowMs: number, expiryNoticeMs: number): R
 const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
-  // a wrong admin key is a refused credential, and one that can be guessed: not even tried from an
-  // address over the refused-credential limit. `always`: even a server without admin credentials.
-  const requireAdmin = (req: Request, action: string, always: boolean): Promise<AdminActor | undefined> => {
-    const presented = extractCredential(req);
-    return deps.authFailureLimits.countRefusals(
-      clientAddress(req),
-      async (blocked) => {
-        if (blocked) throw blocked;
-        try {
-          return await deps.admin.assert(req, presented, action, always);
-        } catch (err) {
-          audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
-          throw err;
-        }
-      },
-      (err) => err instanceof ApiError && err.status === 403,
-    );
-  };
+  // `always`: even on a server without admin credentials
+  const requireAdmin = (req: Request, action: string, always: boolean): Promise<AdminActor | undefined> => deps.admin.assert(req, extractCredential(req), action, always);
 
   const router = Router();
 

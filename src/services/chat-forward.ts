@@ -42,7 +42,8 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
       call.onUsage?.(estimated(0));
       throw err;
     }
-    reportUsage(call, parseJson(answer.toString('utf8')));
+    // an answer without usage (or not JSON at all) still cost tokens upstream: its estimate
+    if (!reportUsage(call, parseJson(answer.toString('utf8')))) call.onUsage?.({ total_tokens: estimatedTokens(body, 0) + Math.ceil(answer.length / 4) });
     return { kind: 'json', body: answer };
   }
 
@@ -54,7 +55,8 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
     try {
       for await (const event of readServerSentEvents(response.body, MAX_ANSWER_BYTES)) {
         if (event.data === '[DONE]') {
-          reportUsage(call, usage);
+          // a whole stream without usage is charged its estimate too
+          if (!reportUsage(call, usage)) call.onUsage?.(estimated(sent));
           finished = true;
           return;
         }

@@ -1,4 +1,5 @@
 import { invalidRequest } from '../errors.js';
+import { assertJsonDepth } from '../json-depth.js';
 import type { Input, InputText } from './types.js';
 
 /**
@@ -7,15 +8,28 @@ import type { Input, InputText } from './types.js';
  */
 export type Message = InputText;
 
+/**
+ * The history a state holds, as role and content only: the state comes from the caller, so any
+ * other field in it (a forged `tool_calls`, a nesting deep enough to overflow JSON.stringify)
+ * must not reach an upstream.
+ */
 export function decodeConversationState(state: string | undefined): Message[] {
   if (state === undefined || state === '') return [];
+  const refused = invalidRequest('request.conversationState', 'not a conversation state returned by this server');
+  const bytes = Buffer.from(state, 'base64url');
   try {
-    const messages: unknown = JSON.parse(Buffer.from(state, 'base64url').toString('utf8'));
-    if (Array.isArray(messages) && messages.every(isMessage)) return messages;
+    assertJsonDepth(bytes);
   } catch {
-    // fall through to the error below
+    throw refused;
   }
-  throw invalidRequest('request.conversationState', 'not a conversation state returned by this server');
+  let messages: unknown;
+  try {
+    messages = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw refused;
+  }
+  if (!Array.isArray(messages) || !messages.every(isMessage)) throw refused;
+  return messages.map(({ role, content }) => ({ role, content }));
 }
 
 export function encodeConversationState(messages: Message[]): string {

@@ -72,7 +72,8 @@ describe('revocations and Redis outages', () => {
     try {
       await client.set(revocationKey(jti), '1', 'PXAT', exp * 1000);
       await client.zadd('aisbgw:revocations:ledger', exp * 1000, revocationKey(jti));
-      await client.incr('aisbgw:revocations:ledger:version');
+      const version = await client.incr('aisbgw:revocations:ledger:version');
+      await client.zadd('aisbgw:revocations:ledger:by-version', version, revocationKey(jti));
     } finally {
       client.disconnect();
     }

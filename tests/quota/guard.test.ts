@@ -28,6 +28,13 @@ describe('clientOf: the client a per-client quota counts', () => {
     expect(clientOf('::ffff:a00:1')).toBe('10.0.0.1');
   });
 
+  it('a port or brackets a proxy added are left off', () => {
+    expect(clientOf('10.1.1.1:1234')).toBe('10.1.1.1');
+    expect(clientOf('[::ffff:10.1.1.1]')).toBe('10.1.1.1');
+    expect(clientOf('[2001:db8:1:2::5]')).toBe('2001:db8:1:2::/64');
+    expect(clientOf('[2001:db8:1:2::5]:443')).toBe('2001:db8:1:2::/64');
+  });
+
   it('anything else is counted as it is', () => {
     expect(clientOf('unknown')).toBe('unknown');
     expect(clientOf('2001::5::1')).toBe('2001::5::1');

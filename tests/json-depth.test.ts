@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/errors.js';
-import { MAX_JSON_DEPTH, assertJsonDepth } from '../../src/routes/body.js';
+import { ApiError } from '../src/errors.js';
+import { MAX_JSON_DEPTH, assertJsonDepth } from '../src/json-depth.js';
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const nested = (depth: number, open = '[', close = ']'): string => open.repeat(depth) + close.repeat(depth);
