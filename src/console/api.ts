@@ -34,6 +34,8 @@ export type Limits = Partial<Record<'requestsPerMinute' | 'requestsPerHour' | 'r
 export interface TokenInfo {
   active: boolean;
   jti: string;
+  name?: string;
+  scopes: string[];
   host: string;
   iat: number;
   exp: number;

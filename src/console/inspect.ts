@@ -40,6 +40,9 @@ function quotaItem(entry: UsageEntry): HTMLLIElement {
 
 function render(info: TokenInfo): void {
   byId('info-status').replaceChildren(h('span', { class: 'status-active' }, 'Active'), info.parent ? ` · derived token (depth ${info.depth ?? 1}, parent ${info.parent})` : '');
+  // fixed when it was minted; tokeninfo never holds a secret, so both are shown as text
+  byId('info-name').textContent = info.name ?? '(unnamed)';
+  byId('info-scopes').textContent = info.scopes.join(', ');
   byId('info-jti').textContent = info.jti;
   byId('info-host').textContent = info.host;
   byId('info-issued').textContent = formatTime(info.iat);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, newPage, Screenshots, type TestBrowser } from '../helpers/browser.js';
-import { mint } from '../helpers/gateway.js';
+import { mint, type MintBody } from '../helpers/gateway.js';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 
 /**
@@ -153,6 +153,8 @@ describe('web console', () => {
       expect(await page.locator('#info-status').textContent()).toContain('Active');
       expect(await page.locator('#info-services li').allTextContents()).toEqual(['chat:openai.com']);
       expect(await page.locator('#info-host').textContent()).toBe('127.0.0.1');
+      expect(await page.locator('#info-name').textContent()).toBe('(unnamed)');
+      expect(await page.locator('#info-scopes').textContent()).toBe('inference, analytics:read');
       const first = await page.locator('#info-countdown').textContent();
       expect(first).toMatch(/^\(in (1d 0h 0m 0s|23h 59m \d+s)\)$/);
       await expect.poll(() => page.locator('#info-countdown').textContent(), { timeout: 3000 }).not.toBe(first);
@@ -384,6 +386,22 @@ describe('web console', () => {
       // ids are unique
       const ids = await page.evaluate(() => [...document.querySelectorAll('[id]')].map((e) => e.id));
       expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows a token\'s name and scopes, as text', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: {}, name: '<b>ci</b> runner', scopes: ['analytics:read'] } as MintBody);
+    const { context, page } = await newPage(chromium.browser, gw.url);
+    try {
+      await openConsole(page, gw.url);
+      await page.getByLabel('Token', { exact: true }).fill(token);
+      await page.getByRole('tab', { name: 'Inspect' }).click();
+      await page.locator('#token-info').waitFor({ state: 'visible' });
+      expect(await page.locator('#info-name').textContent()).toBe('<b>ci</b> runner');
+      expect(await page.locator('#info-name b').count()).toBe(0);
+      expect(await page.locator('#info-scopes').textContent()).toBe('analytics:read');
     } finally {
       await context.close();
     }
