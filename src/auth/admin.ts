@@ -45,12 +45,17 @@ export class AdminAuthority {
     return this.deps.adminKey !== undefined || this.deps.operatorKeys().hasAdminKeys;
   }
 
-  /** The admin `presented` is, or undefined (the admin key is compared in constant time). */
-  async actorFor(req: Request, presented: string | undefined): Promise<AdminActor | undefined> {
+  /**
+   * The admin `presented` is, or undefined (the admin key is compared in constant time). `tokens`:
+   * whether an admin-scoped token counts; it does not for minting new tokens, or a child of one
+   * (limited, short-lived, revoked with its parent) could mint itself a root token that is none of these.
+   */
+  private async actorFor(req: Request, presented: string | undefined, tokens: boolean): Promise<AdminActor | undefined> {
     if (presented === undefined) return undefined;
     const id = fingerprint(presented);
     if (this.deps.adminKey !== undefined && secretsEqual(presented, this.deps.adminKey)) return { via: 'admin-key', fingerprint: id, name: 'AISBREAKER_ADMIN_KEY' };
     if (presented.startsWith(TOKEN_PREFIX)) {
+      if (!tokens) return undefined;
       const claims = await this.validToken(req, presented);
       return claims && scopesOfToken(claims).includes('admin') ? withName({ via: 'token', fingerprint: id }, claims.name) : undefined;
     }
@@ -62,17 +67,17 @@ export class AdminAuthority {
   /**
    * The admin behind `presented`, or 403 naming the `admin` scope. `always`: even on a server
    * without admin credentials (revocation by jti is never open); otherwise such a server lets
-   * the act through without an actor. A refusal counts against the caller's address (and is an
+   * the act through without an actor. `tokens`: see actorFor. A refusal counts against the caller's address (and is an
    * audit line); from an address over that limit no admin credential is even tried (429).
    */
-  async assert(req: Request, presented: string | undefined, action: string, always = false): Promise<AdminActor | undefined> {
+  async assert(req: Request, presented: string | undefined, action: string, { always = false, tokens = true } = {}): Promise<AdminActor | undefined> {
     const needed = always || this.required;
     const address = clientAddress(req);
     return this.deps.failureLimits.countRefusals(
       address,
       async (blocked) => {
         if (blocked && (needed || presented !== undefined)) throw blocked;
-        const actor = await this.actorFor(req, presented);
+        const actor = await this.actorFor(req, presented, tokens);
         if (actor === undefined && needed) {
           audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address });
           throw missingScope('admin', `${action} (the admin key, or a credential with the admin scope)`);

@@ -86,7 +86,8 @@ export function oauthRoutes(deps: OauthDeps): Router {
     // OAuth client-credentials style: the admin key may come as clientSecret instead of a header
     const clientSecret = (body as { clientSecret?: unknown }).clientSecret;
     const presented = extractCredential(req) ?? (typeof clientSecret === 'string' ? clientSecret : undefined);
-    const actor = await deps.admin.assert(req, presented, 'minting');
+    // admin-scoped tokens derive children (Authorization), they mint no new tokens
+    const actor = await deps.admin.assert(req, presented, 'minting', { tokens: false });
     const mint = parseMintRequest(body, deps.maxTokenLifetimeMs);
     if (mint.scopes?.includes('admin') && actor === undefined) throw deps.admin.refuse(req, presented, 'minting a token with the admin scope');
     const host = deps.hostOf(req);

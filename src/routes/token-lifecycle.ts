@@ -90,7 +90,7 @@ const JTI_REVOCATION_MS = 100 * 365 * 24 * 3600 * 1000;
 
 export function lifecycleRoutes(deps: LifecycleDeps): Router {
   // `always`: even on a server without admin credentials
-  const requireAdmin = (req: Request, action: string, always: boolean): Promise<AdminActor | undefined> => deps.admin.assert(req, extractCredential(req), action, always);
+  const requireAdmin = (req: Request, action: string, always: boolean): Promise<AdminActor | undefined> => deps.admin.assert(req, extractCredential(req), action, { always });
 
   const router = Router();
 
@@ -111,9 +111,10 @@ export function lifecycleRoutes(deps: LifecycleDeps): Router {
       res.json({ revoked: true, jti });
       return;
     }
-    // an admin revoking someone's token is named as such; anyone else presenting it is its holder
+    // presenting the token is enough; another credential beside it claims to be an admin's, and is
+    // checked (and a wrong one counted) like any admin credential
     const presented = extractCredential(req);
-    const actor = presented === undefined ? undefined : await deps.admin.actorFor(req, presented);
+    const actor = presented === undefined || presented === token ? undefined : await deps.admin.assert(req, presented, 'revoking a token as an admin', { always: true });
     // presenting the token proves possession: its holder may revoke it (RFC 7009)
     const claims = await openForLifecycle(deps.verifier, token);
     if (claims === undefined || claims === 'expired') {

@@ -14,7 +14,11 @@ export interface ResolvedChain {
   target: ServiceTarget;
   /** aisbreaker:network: the rest of the chain, for the remote gateway */
   forward?: ServiceProps;
-  /** the target is a gateway the request named (service.url): it gets only the caller's own credential */
+  /**
+   * the target is a gateway the request named (service.url), or one that the rest of the chain
+   * tells to go on to such a gateway: it gets only the caller's own credential (whatever reaches
+   * it may be passed on to a host of the caller's choosing)
+   */
   callerNamedUrl: boolean;
 }
 
@@ -49,10 +53,18 @@ export function resolveChain(props: ServiceProps, registry: ServiceRegistry, net
       return { filters, target: registry.resolve(current.serviceId, `${field}.serviceId`), callerNamedUrl: false };
     }
     const serviceId = `${NETWORK_SERVICE_ID}/${next.serviceId}`;
-    if (current.url === undefined) return { filters, target: registry.resolve(serviceId, `${field}.forward2ServiceProps.serviceId`), forward: next, callerNamedUrl: false };
+    if (current.url === undefined) return { filters, target: registry.resolve(serviceId, `${field}.forward2ServiceProps.serviceId`), forward: next, callerNamedUrl: namesUrl(next) };
     const service = networkTargets.serviceFor(current.url, `${field}.url`);
     return { filters, target: { prefix: NETWORK_SERVICE_ID, service, operatorSecret: undefined, serviceId, engine: next.serviceId }, forward: next, callerNamedUrl: true };
   }
+}
+
+/** Whether a hop of the chain below names a gateway by url. */
+function namesUrl(props: ServiceProps): boolean {
+  for (let current: ServiceProps | undefined = props; current !== undefined; current = current.forward2ServiceProps) {
+    if (current.url !== undefined) return true;
+  }
+  return false;
 }
 
 /** How deep a request's `service` nests, counted before it is validated (a deep one is refused unparsed). */

@@ -1,6 +1,6 @@
 import { readServerSentEvents } from './sse-reader.js';
 import { usageOf } from './openai-format.js';
-import { MAX_ANSWER_BYTES, type Upstream } from './upstream.js';
+import { MAX_ANSWER_BYTES, upstreamMessage, type Upstream } from './upstream.js';
 import type { ChatCompletionsRequest, ChatCompletionsResult, LlmUsage, ServiceCall } from './types.js';
 
 export interface ForwardOptions {
@@ -60,7 +60,12 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
           finished = true;
           return;
         }
-        // only usage chunks are parsed: the others pass through as the upstream wrote them
+        // only usage and error chunks are parsed: the others pass through as the upstream wrote them
+        if (event.data.includes('"error"')) {
+          sent++;
+          yield withoutSecret(event.data, call.secret);
+          continue;
+        }
         if (event.data.includes('"total_tokens"')) {
           const chunk = parseJson(event.data);
           usage = chunk;
@@ -95,6 +100,17 @@ function reportUsage(call: ServiceCall, answer: unknown): boolean {
   const usage = usageOf(answer);
   if (usage) call.onUsage?.(usage);
   return usage !== undefined;
+}
+
+/** An error chunk as the caller may see it: its message and code never quote the secret sent. */
+function withoutSecret(data: string, secret: string | undefined): string {
+  const chunk = parseJson(data) as { error?: { message?: unknown; code?: unknown } } | undefined;
+  const error = chunk?.error;
+  // a chunk that merely says "error" somewhere (in its content, say) is no error chunk
+  if (typeof error !== 'object' || error === null) return data;
+  const message = typeof error.message === 'string' ? upstreamMessage(error.message, secret) : error.message;
+  const code = typeof error.code === 'string' && upstreamMessage(error.code, secret) !== error.code ? undefined : error.code;
+  return JSON.stringify({ ...chunk, error: { ...error, message, code } });
 }
 
 function isUsageOnlyChunk(chunk: unknown): boolean {

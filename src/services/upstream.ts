@@ -146,13 +146,15 @@ export class Upstream {
 
   private async rejection(response: Dispatcher.ResponseData, secret: string | undefined): Promise<ApiError> {
     const text = (await readLimited(response.body, MAX_ERROR_BODY_BYTES, () => undefined).catch(() => Buffer.alloc(0))).toString('utf8');
-    const upstream = parseErrorBody(text);
+    const parsed = parseErrorBody(text);
+    // the code is shown as well: it must not quote the secret either (an upstream may echo anything)
+    const upstream = { ...parsed, code: parsed.code !== undefined && upstreamMessage(parsed.code, secret) === parsed.code ? parsed.code : undefined };
     const message = upstreamMessage(upstream.message ?? `status ${response.statusCode}`, secret);
     const details: Record<string, unknown> = { upstreamStatus: response.statusCode, ...(upstream.code ? { upstreamCode: upstream.code } : {}) };
     if (response.statusCode >= 400 && response.statusCode < 500) {
       // the caller's mistake (bad key, bad model, upstream quota): same status, the upstream's own words
       const retryAfter = response.headers['retry-after'];
-      const headers = typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : undefined;
+      const headers = typeof retryAfter === 'string' && isRetryAfter(retryAfter) ? { 'Retry-After': retryAfter } : undefined;
       const code = response.statusCode === 429 ? 'RATE_LIMITED' : upstream.code !== undefined && isOwnErrorCode(upstream.code) ? upstream.code : 'UPSTREAM_ERROR';
       if (response.statusCode === 429) details.scope = 'upstream';
       return new UpstreamError(response.statusCode, code, `http-${response.statusCode}`, message, details, headers);
@@ -163,6 +165,11 @@ export class Upstream {
     }
     return new UpstreamError(502, 'UPSTREAM_ERROR', `http-${response.statusCode}`, `service "${this.serviceId}" failed with status ${response.statusCode}: ${message}`, details);
   }
+}
+
+/** A Retry-After as RFC 9110 defines it (seconds, or an HTTP date): anything else is not passed on. */
+function isRetryAfter(value: string): boolean {
+  return /^\d{1,9}$/.test(value) || /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value);
 }
 
 /** An ApiError that also says, for metrics, what kind of upstream failure it was. */

@@ -8,6 +8,7 @@ import { MAX_JSON_DEPTH } from '../../src/json-depth.js';
 import { mint, postProcess, processBody, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { expectError, expectServes, getJson, mintRaw, postForm, postJson, postRaw, useToken } from '../helpers/lifecycle-helpers.js';
 import { MockOpenAi } from '../helpers/mock-openai.js';
+import { startRecorder, type Recorder } from '../helpers/recorder.js';
 
 /**
  * The findings of a security review that attacked running gateways, one describe each: every test
@@ -361,5 +362,83 @@ describe('second review: a forged conversationState', () => {
       { role: 'assistant', content: 'earlier' },
       { role: 'user', content: 'hi' },
     ]);
+  });
+});
+
+describe('third review: secrets through a chain, in error codes and headers, and admin tokens', () => {
+  const VAULTED = 'sk-vaulted-network-secret-0123456789';
+  const UPSTREAM_SECRET = 'sk-Q9vTz3KpLm7Wx2Rb8Nc4Hq7Zt';
+  const ADMIN = 'third-review-admin-key-0123456789ab';
+  let remote: Recorder;
+  let dir: string;
+  const ctx = {} as { openai: MockOpenAi; gw: TestGateway };
+  beforeAll(async () => {
+    remote = await startRecorder();
+    ctx.openai = await MockOpenAi.start();
+    dir = mkdtempSync(join(tmpdir(), 'aisbgw-review3-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ services: { 'aisbreaker:network': { kind: 'aisbreaker', baseUrl: remote.url } } }));
+    ctx.gw = await startGateway({ OPENAI_BASE_URL: ctx.openai.baseUrl, AISBREAKER_CONFIG: join(dir, 'config.json'), AISBREAKER_ADMIN_KEY: ADMIN, API_AUTH_FAILURE_LIMITS: '3/minute', AISBREAKER_NETWORK_URLS: 'http://127.0.0.1:9/gw' });
+  });
+  afterAll(async () => {
+    await ctx.gw.close();
+    await Promise.all([ctx.openai.close(), remote.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const auth = (credential: string): Record<string, string> => ({ Authorization: `Bearer ${credential}` });
+
+  it('a vaulted secret is not sent to a configured gateway that the chain tells to go on to a url', async () => {
+    const vaulted = await mint(ctx.gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'aisbreaker:network', authSecret: VAULTED }] } }, auth(ADMIN));
+    const onward = { serviceId: 'aisbreaker:network', url: 'http://127.0.0.1:9/gw', forward2ServiceProps: { serviceId: 'chat:dummy' } };
+    const body = JSON.stringify({ service: { serviceId: 'aisbreaker:network', forward2ServiceProps: onward }, request: { inputs: [{ text: { role: 'user', content: 'hi' } }] } });
+    const refused = await postRaw(`${ctx.gw.url}/api/v1/process`, body, 'application/json', auth(vaulted));
+    expect(expectError(refused, 403, 'FORBIDDEN').details?.field).toBe('service.url');
+    expect(remote.hits).toHaveLength(0);
+    // without a url further down, the configured gateway gets the vaulted secret as before
+    const plain = await postRaw(`${ctx.gw.url}/api/v1/process`, processBody('aisbreaker:network/chat:dummy', 'hi'), 'application/json', auth(vaulted));
+    expect(plain.status, plain.text).toBe(200);
+    expect(remote.hits.at(-1)?.authorization).toBe(`Bearer ${VAULTED}`);
+  });
+
+  it('an upstream echoing the secret in its error code, Retry-After or a streamed error event shows none of it', async () => {
+    const token = await mint(ctx.gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }] } }, auth(ADMIN));
+    const call = (stream: boolean): Promise<Response> =>
+      fetch(`${ctx.gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...auth(token) }, body: JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content: 'hi' }] }) });
+    ctx.openai.next({ kind: 'fail', status: 401, body: { error: { message: 'bad', code: UPSTREAM_SECRET } } });
+    const coded = await call(false);
+    const codedText = await coded.text();
+    expect(coded.status).toBe(401);
+    ctx.openai.next({ kind: 'fail', status: 429, body: { error: { message: 'slow down' } }, headers: { 'Retry-After': UPSTREAM_SECRET } });
+    const limited = await call(false);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBeNull();
+    await limited.arrayBuffer();
+    ctx.openai.next({ kind: 'error-chunk', body: { error: { message: `boom ${UPSTREAM_SECRET}`, code: UPSTREAM_SECRET } } });
+    const streamed = await (await call(true)).text();
+    expect(streamed).toContain('boom [redacted]');
+    for (const text of [codedText, streamed]) {
+      for (let i = 0; i + 8 <= UPSTREAM_SECRET.length; i++) expect(text).not.toContain(UPSTREAM_SECRET.slice(i, i + 8));
+    }
+    // a plain number is passed on as the upstream said it
+    ctx.openai.next({ kind: 'fail', status: 429, body: { error: { message: 'slow down' } }, headers: { 'Retry-After': '7' } });
+    expect((await call(false)).headers.get('retry-after')).toBe('7');
+  });
+
+  it('an admin token (or its child) mints no new token; a wrong admin credential beside a revoked token is refused and counted', async () => {
+    const adminToken = await mint(ctx.gw.url, { requestAuthAndQuotas: {}, scopes: ['admin'] } as never, auth(ADMIN));
+    const child = (await mintRaw(ctx.gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { requestsPerDay: 1 } } }, expirationTimeSpan: '60s' }, auth(adminToken))).json.access_token;
+    for (const credential of [adminToken, child]) {
+      const asSecret = await mintRaw(ctx.gw.url, { requestAuthAndQuotas: {}, clientSecret: credential, scopes: ['admin'], expirationTimeSpan: '365d' });
+      expect(expectError(asSecret, 403, 'FORBIDDEN').details).toEqual({ scope: 'admin' });
+    }
+    // the admin token still introspects (that is what its scope is for)
+    expect((await postForm(`${ctx.gw.url}/api/v1/oauth/introspect`, { token: child }, auth(adminToken))).status).toBe(200);
+
+    const victim = await mint(ctx.gw.url, { requestAuthAndQuotas: {} }, auth(ADMIN));
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await postForm(`${ctx.gw.url}/api/v1/oauth/revoke`, { token: victim }, auth(`wrong-guess-${i}-0123456789abcdef`))).status);
+    // the two refused clientSecret mints above count too: the third refusal fills the limit
+    expect(statuses).toEqual([403, 429, 429]);
+    // the holder alone (or with the token as bearer too) revokes it
+    expect((await postForm<{ revoked: boolean }>(`${ctx.gw.url}/api/v1/oauth/revoke`, { token: victim }, auth(victim))).json.revoked).toBe(true);
   });
 });

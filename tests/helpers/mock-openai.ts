@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 /** What the mock does with the next request (one behaviour per request, in order; then `answer`). */
 export type MockBehaviour =
   | { kind: 'answer' }
-  /** an upstream error: this status and JSON body */
-  | { kind: 'fail'; status: number; body: unknown }
+  /** an upstream error: this status and JSON body (and these headers) */
+  | { kind: 'fail'; status: number; body: unknown; headers?: Record<string, string> }
+  /** streams: sends one chunk, then this JSON as a chunk of its own (an error event), then ends */
+  | { kind: 'error-chunk'; body: unknown }
   /** accepts the request and never answers */
   | { kind: 'stall' }
   /** streams: sends the first chunk, then nothing more */
@@ -112,7 +114,7 @@ export class MockOpenAi {
     }
     switch (behaviour.kind) {
       case 'fail':
-        res.writeHead(behaviour.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(behaviour.body));
+        res.writeHead(behaviour.status, { 'Content-Type': 'application/json', ...behaviour.headers }).end(JSON.stringify(behaviour.body));
         return;
       case 'stall':
         return;
@@ -157,6 +159,10 @@ export class MockOpenAi {
         res.write('data: ');
         const piece = 'x'.repeat(64 * 1024);
         for (let sent = 0; sent < behaviour.chars && !res.destroyed; sent += piece.length) res.write(piece);
+        return;
+      }
+      if (behaviour.kind === 'error-chunk' && i === 1) {
+        res.end(`data: ${JSON.stringify(behaviour.body)}\n\n`);
         return;
       }
       if (behaviour.kind === 'end-without-done' && i === 2) {
