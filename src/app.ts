@@ -28,6 +28,7 @@ import { processRoutes } from './routes/process.js';
 import { systemRoutes } from './routes/system.js';
 import { consoleRoutes } from './routes/console.js';
 import { buildRegistry, parseCatalog } from './services/catalog.js';
+import type { UpstreamObserver } from './services/upstream-group.js';
 import { NetworkTargets } from './services/network-targets.js';
 import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
@@ -88,7 +89,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
   };
   // the server's own upstream secrets (OPENAI_API_KEY, ...) serve operator keys only, never minted tokens
-  const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env };
+  const observer: UpstreamObserver = {
+    attempt: (service, upstream) => metrics.upstreamCalls.inc({ service, upstream }),
+    failed: (service, upstream, kind) => metrics.upstreamFailures.inc({ service, upstream, kind }),
+    retried: (service) => metrics.upstreamRetries.inc({ service }),
+    circuit: (service, upstream, open) => {
+      metrics.upstreamCircuitOpen.set({ service, upstream }, open ? 1 : 0);
+      if (open) logger.warn({ service, upstream }, 'upstream taken out of rotation after repeated failures (circuit open)');
+      else logger.info({ service, upstream }, 'upstream back in rotation (circuit closed)');
+    },
+  };
+  const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env, observer };
   let registry = buildRegistry({}, DEFAULT_SERVICE, catalogEnvironment);
   let appliedCatalog = '';
   // requests that picked replaced services may still be passing their quota checks: their pools

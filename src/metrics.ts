@@ -47,6 +47,34 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamCalls = new Counter({
+    name: 'aisbgw_upstream_calls_total',
+    help: 'Calls to each upstream of a service with several (attempts, retries included)',
+    labelNames: ['service', 'upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamFailures = new Counter({
+    name: 'aisbgw_upstream_failures_total',
+    help: 'Failed calls to each upstream of a service with several, by kind',
+    labelNames: ['service', 'upstream', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRetries = new Counter({
+    name: 'aisbgw_upstream_retries_total',
+    help: 'Calls tried again on another (or the same) upstream after a failure that produced no answer',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamCircuitOpen = new Gauge({
+    name: 'aisbgw_upstream_circuit_open',
+    help: '1 while an upstream is out of rotation after repeated failures (per instance)',
+    labelNames: ['service', 'upstream'] as const,
+    registers: [this.registry],
+  });
+
   readonly quotaDecisions = new Counter({
     name: 'aisbgw_quota_decisions_total',
     help: 'Quota decisions by outcome, and for denials by scope and window',

@@ -60,6 +60,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
       engine: target.engine,
       ...(hop.forward ? { forward: hop.forward } : {}),
       secret,
+      ...(principal.kind === 'key' && !hop.callerNamedUrl ? { byOperatorKey: true } : {}),
       signal: abortOnClose(req, res),
       onUsage: (usage) => {
         req.settleLlmTokens?.(usage.total_tokens);

@@ -5,7 +5,8 @@ import { createDummyService, createEchoService } from './local-chat.js';
 import { AisNetworkService } from './network.js';
 import { OpenAiCompatibleService } from './openai.js';
 import { DEFAULT_SERVICE, ServiceRegistry } from './registry.js';
-import { DEFAULT_TIMEOUTS, Upstream } from './upstream.js';
+import { UpstreamGroup, type UpstreamObserver } from './upstream-group.js';
+import { DEFAULT_TIMEOUTS, UpstreamOrigin, type Upstream, type UpstreamTimeouts } from './upstream.js';
 
 /**
  * The services an operator offers: the built-in ones, then the `services` section of the config
@@ -28,11 +29,39 @@ const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
 const httpUrl = z.string().max(2048).refine(isHttpUrl, { error: 'must be an http(s) URL' });
 const engineName = z.string().min(1).max(MAX_SERVICE_ID_LENGTH);
 const timeoutMs = z.number().int().min(1).max(3_600_000);
-const upstreamFields = {
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be the name of an environment variable' });
+const originFields = {
   baseUrl: httpUrl,
   timeouts: z.object({ connectMs: timeoutMs, firstByteMs: timeoutMs, idleMs: timeoutMs }).partial().strict().optional(),
   maxConnections: z.number().int().min(1).max(65_536).optional(),
 };
+const MAX_UPSTREAMS = 32;
+/**
+ * One origin (`baseUrl`), or several (`upstreams`) with how to balance, retry and leave out
+ * failing ones. `fallbacks` to other services are not offered yet.
+ */
+const upstreamFields = {
+  ...originFields,
+  baseUrl: httpUrl.optional(),
+  upstreams: z
+    .array(z.object({ ...originFields, weight: z.number().int().min(1).max(1000).optional(), operatorKeyEnv: envName.optional(), name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional() }).strict())
+    .min(1, { error: 'must list at least one upstream' })
+    .max(MAX_UPSTREAMS, { error: `at most ${MAX_UPSTREAMS} upstreams` })
+    .optional(),
+  balance: z.enum(['weighted', 'fallback', 'least-busy']).optional(),
+  retry: z
+    .object({
+      attempts: z.number().int().min(1).max(10).optional(),
+      on: z.array(z.number().int().min(400).max(599)).max(32).optional(),
+      backoffMs: z.number().int().min(0).max(60_000).optional(),
+    })
+    .strict()
+    .optional(),
+  circuit: z.object({ failures: z.number().int().min(1).max(1000), cooldownMs: z.number().int().min(1).max(3_600_000) }).strict().optional(),
+};
+/** Exactly one of baseUrl and upstreams. */
+const oneOrigin = (config: { baseUrl?: string | undefined; upstreams?: unknown[] | undefined }): boolean => (config.baseUrl === undefined) !== (config.upstreams === undefined);
+const ONE_ORIGIN = { error: 'needs "baseUrl" or "upstreams" (not both)', path: ['baseUrl'] };
 
 const serviceSchema = z.discriminatedUnion('kind', [
   z
@@ -44,11 +73,12 @@ const serviceSchema = z.discriminatedUnion('kind', [
       /** Azure OpenAI wants the key in an `api-key` header */
       auth: z.enum(['bearer', 'api-key']).optional(),
       /** the environment variable holding the server's own key, for operator API keys */
-      operatorKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+      operatorKeyEnv: envName.optional(),
       streamUsage: z.boolean().optional(),
     })
-    .strict(),
-  z.object({ kind: z.literal('aisbreaker'), ...upstreamFields }).strict(),
+    .strict()
+    .refine(oneOrigin, ONE_ORIGIN),
+  z.object({ kind: z.literal('aisbreaker'), ...upstreamFields }).strict().refine(oneOrigin, ONE_ORIGIN),
   z.object({ kind: z.enum(['dummy', 'echo']), streamDelayMs: z.number().int().min(0).max(10_000).optional() }).strict(),
 ]);
 
@@ -69,6 +99,8 @@ export interface CatalogEnvironment {
   openaiApiKey: string | undefined;
   /** where `operatorKeyEnv` names are looked up */
   env: Record<string, string | undefined>;
+  /** told about the calls, failures, retries and circuits of services with several upstreams */
+  observer?: UpstreamObserver;
 }
 
 /** The built-in services: chat:dummy, chat:echo, and chat:openai.com at OPENAI_BASE_URL. */
@@ -104,30 +136,55 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
         registry.register(serviceId, createEchoService(config.streamDelayMs));
         break;
       case 'openai': {
-        const service = new OpenAiCompatibleService(upstream(serviceId, config, config.auth ?? 'bearer'), {
+        const service = new OpenAiCompatibleService(upstream(serviceId, config, config.auth ?? 'bearer', environment), {
           defaultEngine: config.defaultModel ?? DEFAULT_OPENAI_MODEL,
           models: config.models ?? [],
           streamUsage: config.streamUsage ?? true,
         });
-        const operatorKey = config.operatorKeyEnv !== undefined ? environment.env[config.operatorKeyEnv] : serviceId === DEFAULT_SERVICE ? environment.openaiApiKey : undefined;
+        const serviceKey = config.operatorKeyEnv !== undefined ? environment.env[config.operatorKeyEnv] : serviceId === DEFAULT_SERVICE ? environment.openaiApiKey : undefined;
+        // with upstreams of their own keys only, an operator API key is served by those
+        const operatorKey = serviceKey || config.upstreams?.map((u) => (u.operatorKeyEnv === undefined ? undefined : environment.env[u.operatorKeyEnv])).find((key) => key);
         registry.register(serviceId, service, operatorKey || undefined);
         break;
       }
       case 'aisbreaker':
-        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer', true)));
+        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer', environment, true)));
         break;
     }
   }
   return registry;
 }
 
-function upstream(serviceId: string, config: { baseUrl: string; timeouts?: Partial<typeof DEFAULT_TIMEOUTS>; maxConnections?: number }, auth: 'bearer' | 'api-key', chained = false): Upstream {
-  return new Upstream({
+type UpstreamConfig = Extract<ServiceConfig, { kind: 'openai' | 'aisbreaker' }>;
+
+/** A service's upstream: one origin, or a group of them (`upstreams`) balanced, retried and circuit-broken. */
+function upstream(serviceId: string, config: UpstreamConfig, auth: 'bearer' | 'api-key', environment: CatalogEnvironment, chained = false): Upstream {
+  const origin = (fields: { baseUrl: string; timeouts?: Partial<UpstreamTimeouts> | undefined; maxConnections?: number | undefined }): UpstreamOrigin =>
+    new UpstreamOrigin({
+      serviceId,
+      baseUrl: fields.baseUrl,
+      timeouts: { ...DEFAULT_TIMEOUTS, ...config.timeouts, ...fields.timeouts },
+      maxConnections: fields.maxConnections ?? config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      auth,
+      chained,
+    });
+  // the schema lets through exactly one of baseUrl and upstreams
+  if (config.upstreams === undefined) return origin({ baseUrl: config.baseUrl as string });
+  const members = config.upstreams.map((member, i) => {
+    const operatorKey = member.operatorKeyEnv === undefined ? undefined : environment.env[member.operatorKeyEnv];
+    return { origin: origin(member), name: member.name ?? String(i), weight: member.weight ?? 1, ...(operatorKey ? { operatorKey } : {}) };
+  });
+  return new UpstreamGroup({
     serviceId,
-    baseUrl: config.baseUrl,
-    timeouts: { ...DEFAULT_TIMEOUTS, ...config.timeouts },
-    maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    auth,
-    chained,
+    members,
+    balance: config.balance ?? 'weighted',
+    // by default each upstream is tried once before the call fails
+    retry: { attempts: config.retry?.attempts ?? members.length, on: config.retry?.on ?? [], backoffMs: config.retry?.backoffMs ?? DEFAULT_BACKOFF_MS },
+    circuit: config.circuit ?? DEFAULT_CIRCUIT,
+    budgetMs: config.timeouts?.firstByteMs ?? DEFAULT_TIMEOUTS.firstByteMs,
+    observer: environment.observer,
   });
 }
+
+const DEFAULT_BACKOFF_MS = 100;
+const DEFAULT_CIRCUIT = { failures: 5, cooldownMs: 30_000 };

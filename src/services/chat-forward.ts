@@ -28,7 +28,7 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   const estimated = (chunksSent: number): LlmUsage => ({ total_tokens: estimatedTokens(body, chunksSent) });
   let response: Awaited<ReturnType<Upstream['post']>>;
   try {
-    response = await upstream.post(options.path, body, call.secret, call.signal);
+    response = await upstream.post(options.path, body, call.secret, call.signal, call.byOperatorKey);
   } catch (err) {
     if (call.signal.aborted) call.onUsage?.(estimated(0));
     throw err;

@@ -1,3 +1,4 @@
+import { sleepUnlessAborted } from '../clock.js';
 import { decodeConversationState, encodeConversationState, textMessages, type Message } from './conversation.js';
 import { completionChunk, completionId, completionObject, conversationOf } from './openai-format.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
@@ -67,7 +68,7 @@ export class LocalChatService implements AisService {
       signal.throwIfAborted();
       const isLast = i === pieces.length - 1;
       yield { word: pieces[i] ?? '', isLast };
-      if (this.streamDelayMs > 0 && !isLast) await sleep(this.streamDelayMs, signal);
+      if (this.streamDelayMs > 0 && !isLast) await sleepUnlessAborted(this.streamDelayMs, signal);
       else if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -98,19 +99,6 @@ export function piecesOf(text: string): string[] {
   return pieces;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** chat:dummy: a deterministic answer, as AIsBreaker's DummyAssistantService gives. */
 export function createDummyService(streamDelayMs = 0): AisService {

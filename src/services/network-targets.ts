@@ -1,6 +1,6 @@
 import { invalidRequest } from '../errors.js';
 import { AisNetworkService } from './network.js';
-import { DEFAULT_TIMEOUTS, Upstream } from './upstream.js';
+import { DEFAULT_TIMEOUTS, UpstreamOrigin } from './upstream.js';
 
 export const NETWORK_SERVICE_ID = 'aisbreaker:network';
 const MAX_URL_LENGTH = 2048;
@@ -28,7 +28,7 @@ export class NetworkTargets {
       this.services.delete(base);
     } else {
       service = new AisNetworkService(
-        new Upstream({
+        new UpstreamOrigin({
           serviceId: NETWORK_SERVICE_ID,
           baseUrl: base,
           timeouts: DEFAULT_TIMEOUTS,

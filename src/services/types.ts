@@ -67,6 +67,8 @@ export interface ServiceCall {
   forward?: ServiceProps;
   /** the secret the caller's token carries for this service, if any */
   secret: string | undefined;
+  /** `secret` is the operator's own key (an operator API key is calling): an upstream with a key of its own uses that */
+  byOperatorKey?: boolean;
   signal: AbortSignal;
   /** set when the caller asked for streaming: receives each partial output; resolves when the caller can take more */
   onProgress?: (event: ResponseEvent) => Promise<void>;

@@ -31,12 +31,28 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Whole (non-streamed) answers are read up to this size. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
+/** How a service reaches its upstream: one origin (UpstreamOrigin) or several (UpstreamGroup). */
+export interface Upstream {
+  readonly serviceId: string;
+  /**
+   * POSTs a JSON body to `<baseUrl><path>`; resolves with a 2xx response whose body is still to be
+   * read. `byOperatorKey`: `secret` is the operator's key (an upstream with a key of its own uses that).
+   */
+  post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey?: boolean): Promise<Dispatcher.ResponseData>;
+  readAll(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<Buffer>;
+  truncated(): UpstreamError;
+  tooLarge(): UpstreamError;
+  parseAnswer(text: string): unknown;
+  failure(err: unknown, signal: AbortSignal): unknown;
+  close(): Promise<void>;
+}
+
 /**
  * One AI service's HTTP origin: a pool of kept-alive connections (undici) with the service's
  * timeouts. Every failure becomes the contract's error: upstream 4xx keep their status and
  * message, 5xx become 502, network errors 502/503, timeouts 504.
  */
-export class Upstream {
+export class UpstreamOrigin implements Upstream {
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly query: string;
@@ -57,7 +73,6 @@ export class Upstream {
     return this.options.serviceId;
   }
 
-  /** POSTs a JSON body to `<baseUrl><path>`; resolves with a 2xx response whose body is still to be read. */
   async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (secret !== undefined) {
