@@ -4,10 +4,10 @@ import { secretForService } from '../auth/service-secret.js';
 import { ApiError, errorEnvelope } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
-import type { ServiceRegistry } from '../services/registry.js';
-import type { ChatCompletionsBody } from '../services/types.js';
+import type { ServiceRegistry, ServiceTarget } from '../services/registry.js';
+import type { ChatCompletionsBody, ChatCompletionsRequest } from '../services/types.js';
 import { assertNoLookalikeKeys, jsonBody, MB } from './body.js';
-import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
+import { prepareServiceCall, withFallbacks, type PreparedCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
 
 const MAX_MESSAGES = 2048;
@@ -43,14 +43,19 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
     // null means "not set" in OpenAI's API: upstreams get the field only when it says something
     const body: ChatCompletionsBody = { ...rest, ...(stream != null ? { stream } : {}), ...(stream_options != null ? { stream_options } : {}) };
     const target = deps.registry().resolveModel(body.model);
-    const prepared = await prepareServiceCall(deps, req, res, target);
+    const first = await prepareServiceCall(deps, req, res, target);
     const raw = req.rawBody;
     const unchanged = target.engine === body.model && stream !== null && stream_options !== null && raw !== undefined && saysWhatWasChecked(raw);
-    const request = unchanged ? { body, raw } : { body: { ...body, model: target.engine } };
+    // a fallback gets the same call with its own model
+    const requestFor = (to: ServiceTarget): ChatCompletionsRequest => (to === target && unchanged ? { body, raw } : { body: { ...body, model: to.engine } });
 
     let sse: SseWriter | undefined;
+    // the call that answered, once one did: withFallbacks finishes those that failed before
+    let prepared: PreparedCall | undefined;
     try {
-      const result = await target.service.chatCompletions(request, prepared.call);
+      const answered = await withFallbacks(deps, req, res, first, (call) => call.target.service.chatCompletions(requestFor(call.target), call.call));
+      prepared = answered.prepared;
+      const result = answered.result;
       if (result.kind === 'json') {
         res.status(200).set('Content-Type', 'application/json; charset=utf-8').end(result.body);
       } else {
@@ -62,8 +67,8 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
       }
       prepared.finish();
     } catch (err) {
-      prepared.finish(err);
-      if (prepared.call.signal.aborted) return;
+      prepared?.finish(err);
+      if (first.call.signal.aborted) return;
       // before the first event the error keeps its status; after it, OpenAI's way: an event carrying `error`
       if (sse === undefined) throw err;
       sse.send(undefined, { error: errorEnvelope(err instanceof ApiError ? err : new ApiError(502, 'UPSTREAM_ERROR', 'the service failed')).error });

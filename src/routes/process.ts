@@ -8,7 +8,7 @@ import type { ProcessStep } from '../services/filters.js';
 import type { NetworkTargets } from '../services/network-targets.js';
 import type { ProcessRequest, ResponseEvent, ResponseFinal, ServiceCall, ServiceProps } from '../services/types.js';
 import { jsonBody, MB } from './body.js';
-import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
+import { prepareServiceCall, withFallbacks, type PreparedCall, type ServiceCallDeps } from './service-call.js';
 import { SseWriter } from './sse.js';
 
 const MAX_INPUTS = 256;
@@ -74,45 +74,54 @@ export function processRoutes(guard: RequestHandler[], deps: ProcessDeps): Route
     if (!parsed.success) throw zodIssueToApiError(parsed.error);
     const { service: serviceProps, request } = parsed.data;
     const chain = resolveChain(serviceProps, deps.registry(), deps.networkTargets, req.log);
-    const prepared = await prepareServiceCall(deps, req, res, chain.target, chain);
-    // the filters wrap the service, the first named outermost
-    const service = chain.filters.reduceRight<ProcessStep>((next, filter) => filter(next), (r, call) => chain.target.service.process(r, call));
+    const first = await prepareServiceCall(deps, req, res, chain.target, chain);
     const aisRequest: ProcessRequest = request;
     // the answer tells the upstream's token count, as the quotas learn it
     let totalTokens: number | undefined;
-    const call: ServiceCall = {
-      ...prepared.call,
-      onUsage: (usage) => {
-        totalTokens = usage.total_tokens;
-        prepared.call.onUsage?.(usage);
-      },
-    };
     const withTokens = (final: ResponseFinal): ResponseFinal => (totalTokens === undefined ? final : { ...final, usage: { ...final.usage, totalTokens } });
+    /** The request through the filters (the first named outermost) to the call's service: the requested one or a fallback. */
+    const run = (prepared: PreparedCall, onProgress?: ServiceCall['onProgress']): Promise<ResponseFinal> => {
+      const service = chain.filters.reduceRight<ProcessStep>((next, filter) => filter(next), (r, call) => prepared.target.service.process(r, call));
+      const call: ServiceCall = {
+        ...prepared.call,
+        ...(onProgress ? { onProgress } : {}),
+        onUsage: (usage) => {
+          totalTokens = usage.total_tokens;
+          prepared.call.onUsage?.(usage);
+        },
+      };
+      return service(aisRequest, call);
+    };
 
     if (!request.stream) {
-      let final;
+      let answered;
       try {
-        final = await service(aisRequest, call);
+        answered = await withFallbacks(deps, req, res, first, (p) => run(p));
       } catch (err) {
-        prepared.finish(err);
         // the caller is gone: nobody to answer, and not a failure of ours
-        if (prepared.call.signal.aborted) return;
+        if (first.call.signal.aborted) return;
         throw err;
       }
-      prepared.finish();
-      res.json(withTokens(final));
+      answered.prepared.finish();
+      res.json(withTokens(answered.result));
       return;
     }
     // the stream opens with the first event: a failure before it keeps its own status
     let sse: SseWriter | undefined;
-    const onProgress = (event: ResponseEvent): Promise<void> => (sse ??= new SseWriter(res)).sendInTurn('progress', event, prepared.call.signal);
     try {
-      const final = await service(aisRequest, { ...call, onProgress });
-      prepared.finish();
-      (sse ??= new SseWriter(res)).send('final', withTokens(final));
+      const answered = await withFallbacks(
+        deps,
+        req,
+        res,
+        first,
+        (p) => run(p, (event: ResponseEvent) => (sse ??= new SseWriter(res)).sendInTurn('progress', event, p.call.signal)),
+        () => sse === undefined,
+      );
+      answered.prepared.finish();
+      (sse ??= new SseWriter(res)).send('final', withTokens(answered.result));
     } catch (err) {
-      prepared.finish(err);
-      if (prepared.call.signal.aborted) return;
+      // withFallbacks has finished every call that failed
+      if (first.call.signal.aborted) return;
       if (sse === undefined) throw err;
       sse.send('error', errorEnvelope(err instanceof ApiError ? err : new ApiError(500, 'INTERNAL_ERROR', 'the service failed')));
       if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');

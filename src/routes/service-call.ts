@@ -50,6 +50,7 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
   const project = principal.kind === 'key' ? principal.key.project : '';
   const labels = { service: target.prefix };
   res.locals.service = target.prefix;
+  res.setHeader(SERVED_BY_HEADER, target.prefix);
   const started = process.hrtime.bigint();
   const requestStartedAt: unknown = res.locals.requestStartedAt;
   if (typeof requestStartedAt === 'bigint') deps.metrics.observeGatewayOverhead(String(req.route?.path ?? ''), Number(started - requestStartedAt) / 1e9);
@@ -84,6 +85,59 @@ function missingSecretMessage(kind: Principal['kind'], target: ServiceTarget): s
     case 'open':
       return `service "${target.serviceId}" needs a key: send yours as "Authorization: Bearer <key>", or use an aisbreaker token that carries one`;
   }
+}
+
+/** Names the service that answered: the requested one, or the fallback that stood in for it. */
+export const SERVED_BY_HEADER = 'Aisbreaker-Served-By';
+
+/**
+ * Calls `invoke` with `prepared`; when every upstream of its service failed before answering
+ * (502, 503, 504, or the upstreams' own 429), the same call goes to the service's fallbacks in
+ * order. A fallback the caller may not use is skipped: no secret of its token for it, no operator
+ * key of the server, or its quotas for that model refuse. `untouched` says whether the caller has
+ * seen nothing of the failed attempt yet (a stream begun is never answered twice). Returns the
+ * answer and the call that gave it (to be finished by the caller); when no fallback answered, the
+ * first failure is thrown. Every failed call has been finished then.
+ */
+export async function withFallbacks<T>(
+  deps: ServiceCallDeps,
+  req: Request,
+  res: Response,
+  prepared: PreparedCall,
+  invoke: (prepared: PreparedCall) => Promise<T>,
+  untouched: () => boolean = () => true,
+): Promise<{ result: T; prepared: PreparedCall }> {
+  try {
+    return { result: await invoke(prepared), prepared };
+  } catch (err) {
+    prepared.finish(err);
+    if (prepared.target.fallbacks.length === 0 || !failedBeforeAnswering(err, prepared, untouched)) throw err;
+    for (const fallback of prepared.target.fallbacks) {
+      let next: PreparedCall;
+      try {
+        const target = deps.registry().resolve(fallback.model === undefined ? fallback.service : `${fallback.service}/${fallback.model}`);
+        next = await prepareServiceCall(deps, req, res, target);
+      } catch (refused) {
+        if (refused instanceof ApiError) continue; // not a service this caller may use
+        throw refused;
+      }
+      try {
+        return { result: await invoke(next), prepared: next };
+      } catch (again) {
+        next.finish(again);
+        if (!failedBeforeAnswering(again, next, untouched)) throw again;
+      }
+    }
+    res.setHeader(SERVED_BY_HEADER, prepared.target.prefix);
+    res.locals.service = prepared.target.prefix;
+    throw err;
+  }
+}
+
+/** The upstreams of the call's service all failed, before anything reached the caller. */
+function failedBeforeAnswering(err: unknown, prepared: PreparedCall, untouched: () => boolean): boolean {
+  if (prepared.call.signal.aborted || !untouched() || !(err instanceof UpstreamError)) return false;
+  return (err.status >= 502 && err.status <= 504) || (err.status === 429 && err.details?.scope === 'upstream');
 }
 
 /** Aborted when the client goes away before the response is complete: the upstream call stops with it. */

@@ -36,9 +36,10 @@ const originFields = {
   maxConnections: z.number().int().min(1).max(65_536).optional(),
 };
 const MAX_UPSTREAMS = 32;
+const MAX_FALLBACKS = 8;
 /**
  * One origin (`baseUrl`), or several (`upstreams`) with how to balance, retry and leave out
- * failing ones. `fallbacks` to other services are not offered yet.
+ * failing ones; `fallbacks`: other services (and models) to try when all of them failed.
  */
 const upstreamFields = {
   ...originFields,
@@ -58,6 +59,10 @@ const upstreamFields = {
     .strict()
     .optional(),
   circuit: z.object({ failures: z.number().int().min(1).max(1000), cooldownMs: z.number().int().min(1).max(3_600_000) }).strict().optional(),
+  fallbacks: z
+    .array(z.object({ service: z.string().min(1).max(MAX_SERVICE_ID_LENGTH), model: engineName.optional() }).strict())
+    .max(MAX_FALLBACKS, { error: `at most ${MAX_FALLBACKS} fallbacks` })
+    .optional(),
 };
 /** Exactly one of baseUrl and upstreams. */
 const oneOrigin = (config: { baseUrl?: string | undefined; upstreams?: unknown[] | undefined }): boolean => (config.baseUrl === undefined) !== (config.upstreams === undefined);
@@ -121,6 +126,16 @@ export function parseCatalog(file: Record<string, unknown>): { services: Record<
   const defaultService = parsed.data.defaults?.service ?? DEFAULT_SERVICE;
   const known = new Set(['chat:dummy', 'chat:echo', DEFAULT_SERVICE, ...Object.keys(services)]);
   if (!known.has(defaultService)) return { problems: [`defaults.service: "${defaultService}" is not a service of this server`] };
+  const problems: string[] = [];
+  for (const [serviceId, config] of Object.entries(services)) {
+    if (!('fallbacks' in config) || config.fallbacks === undefined) continue;
+    config.fallbacks.forEach((fallback, i) => {
+      const field = `services.${serviceId}.fallbacks.${i}.service`;
+      if (fallback.service === serviceId) problems.push(`${field}: a service cannot be its own fallback`);
+      else if (!known.has(fallback.service)) problems.push(`${field}: "${fallback.service}" is not a service of this server`);
+    });
+  }
+  if (problems.length > 0) return { problems };
   return { services, defaultService };
 }
 
@@ -144,11 +159,11 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
         const serviceKey = config.operatorKeyEnv !== undefined ? environment.env[config.operatorKeyEnv] : serviceId === DEFAULT_SERVICE ? environment.openaiApiKey : undefined;
         // with upstreams of their own keys only, an operator API key is served by those
         const operatorKey = serviceKey || config.upstreams?.map((u) => (u.operatorKeyEnv === undefined ? undefined : environment.env[u.operatorKeyEnv])).find((key) => key);
-        registry.register(serviceId, service, operatorKey || undefined);
+        registry.register(serviceId, service, operatorKey || undefined, config.fallbacks);
         break;
       }
       case 'aisbreaker':
-        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer', environment, true)));
+        registry.register(serviceId, new AisNetworkService(upstream(serviceId, config, 'bearer', environment, true)), undefined, config.fallbacks);
         break;
     }
   }

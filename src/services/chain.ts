@@ -55,7 +55,7 @@ export function resolveChain(props: ServiceProps, registry: ServiceRegistry, net
     const serviceId = `${NETWORK_SERVICE_ID}/${next.serviceId}`;
     if (current.url === undefined) return { filters, target: registry.resolve(serviceId, `${field}.forward2ServiceProps.serviceId`), forward: next, callerNamedUrl: namesUrl(next) };
     const service = networkTargets.serviceFor(current.url, `${field}.url`);
-    return { filters, target: { prefix: NETWORK_SERVICE_ID, service, operatorSecret: undefined, serviceId, engine: next.serviceId }, forward: next, callerNamedUrl: true };
+    return { filters, target: { prefix: NETWORK_SERVICE_ID, service, operatorSecret: undefined, fallbacks: [], serviceId, engine: next.serviceId }, forward: next, callerNamedUrl: true };
   }
 }
 

@@ -7,6 +7,14 @@ export interface RegisteredService {
   service: AisService;
   /** the server's own secret for it: used for operator API keys only, never for minted tokens */
   operatorSecret: string | undefined;
+  /** where a call goes when every upstream of this service failed, in order */
+  fallbacks: readonly Fallback[];
+}
+
+/** Another service (and its model) that may answer when this one cannot. */
+export interface Fallback {
+  service: string;
+  model?: string | undefined;
 }
 
 /** A request's service: what serves it, under which full serviceId, with which engine. */
@@ -30,8 +38,8 @@ export class ServiceRegistry {
 
   constructor(readonly defaultService = DEFAULT_SERVICE) {}
 
-  register(prefix: string, service: AisService, operatorSecret?: string): this {
-    this.services.set(prefix, { prefix, service, operatorSecret });
+  register(prefix: string, service: AisService, operatorSecret?: string, fallbacks: readonly Fallback[] = []): this {
+    this.services.set(prefix, { prefix, service, operatorSecret, fallbacks });
     return this;
   }
 

@@ -16,6 +16,8 @@ import { metric } from '../helpers/quota-helpers.js';
 
 const OPERATOR_KEY = 'upstreams-operator-key-0123456789ab';
 const SECRET = 'sk-upstreams-token-secret-0123456789';
+const PRIMARY_ONLY_KEY = 'primary-only-operator-key-0123456789';
+const BOTH_KEY = 'primary-and-backup-operator-key-01234';
 
 async function startMocks(count: number): Promise<MockOpenAi[]> {
   return Promise.all(Array.from({ length: count }, () => MockOpenAi.start()));
@@ -30,7 +32,7 @@ describe('services with several upstreams', () => {
   const mock = (i: number): MockOpenAi => mocks[i] as MockOpenAi;
 
   beforeAll(async () => {
-    mocks = await startMocks(8);
+    mocks = await startMocks(9);
     closed = await Promise.all([freePort(), freePort(), freePort()].map(async (p) => `http://127.0.0.1:${await p}/v1`));
     process.env.UPSTREAM_KEY_A = 'operator-key-for-upstream-a';
     process.env.UPSTREAM_KEY_B = 'operator-key-for-upstream-b';
@@ -47,9 +49,16 @@ describe('services with several upstreams', () => {
           'chat:flaky': { kind: 'openai', balance: 'fallback', upstreams: [up(6), up(7)], circuit: { failures: 2, cooldownMs: 300 } },
           'chat:gone': { kind: 'openai', upstreams: [{ baseUrl: closed[1] }, { baseUrl: closed[2] }], circuit: { failures: 1, cooldownMs: 60_000 } },
           'chat:busy': { kind: 'openai', balance: 'least-busy', upstreams: [up(2), up(3)] },
+          'chat:primary': { kind: 'openai', baseUrl: closed[0], operatorKeyEnv: 'UPSTREAM_KEY_A', fallbacks: [{ service: 'chat:nowhere' }, { service: 'chat:backup', model: 'backup-model' }] },
+          'chat:nowhere': { kind: 'openai', baseUrl: closed[1], operatorKeyEnv: 'UPSTREAM_KEY_A' },
+          'chat:backup': { kind: 'openai', baseUrl: mock(8).baseUrl, operatorKeyEnv: 'UPSTREAM_KEY_B' },
         },
-        keys: { [OPERATOR_KEY]: { project: 'Upstreams', role: 'all' } },
-        roles: { all: { limits: { 'chat:pair': {} } } },
+        keys: {
+          [OPERATOR_KEY]: { project: 'Upstreams', role: 'all' },
+          [PRIMARY_ONLY_KEY]: { project: 'Upstreams', role: 'primary' },
+          [BOTH_KEY]: { project: 'Upstreams', role: 'both' },
+        },
+        roles: { all: { limits: { 'chat:pair': {} } }, primary: { limits: { 'chat:primary': {} } }, both: { limits: { 'chat:primary': {}, 'chat:backup': {} } } },
       }),
     );
     gw = await startGateway({ AISBREAKER_CONFIG: join(dir, 'config.json') });
@@ -160,6 +169,38 @@ describe('services with several upstreams', () => {
     expect(await metric(gw.url, 'aisbgw_upstream_calls_total', { service: 'chat:gone', upstream: '0' })).toBe(1);
   });
 
+  it('fallbacks: when the service\'s upstreams all failed, the next service the caller may use answers, with its model', async () => {
+    const res = await chat('chat:primary/gpt-4o');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('aisbreaker-served-by')).toBe('chat:backup');
+    await res.arrayBuffer();
+    expect(mock(8).received.at(-1)?.body.model).toBe('backup-model');
+    expect(mock(8).received.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+    // the AIsBreaker API too, streaming
+    const processed = await fetch(`${gw.url}/api/v1/process`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ service: { serviceId: 'chat:primary/gpt-4o' }, request: { inputs: [{ text: { role: 'user', content: 'hi' } }], stream: true } }),
+    });
+    expect(processed.headers.get('aisbreaker-served-by')).toBe('chat:backup');
+    expect(await processed.text()).toContain('event: final');
+
+    // a token with no secret for the fallback: it is skipped, the first failure stands
+    const narrow = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:primary', authSecret: SECRET }] } });
+    const received = mock(8).received.length;
+    const refused = await chat('chat:primary/gpt-4o', { credential: narrow });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('aisbreaker-served-by')).toBe('chat:primary');
+    await refused.arrayBuffer();
+    expect(mock(8).received.length).toBe(received);
+
+    // operator keys: only where their roles list the fallback, and with its own operator key
+    expect(await status('chat:primary/gpt-4o', { credential: PRIMARY_ONLY_KEY })).toBe(503);
+    expect(mock(8).received.length).toBe(received);
+    expect(await status('chat:primary/gpt-4o', { credential: BOTH_KEY })).toBe(200);
+    expect(mock(8).received.at(-1)?.headers.authorization).toBe('Bearer operator-key-for-upstream-b');
+  });
+
   it('least-busy: a call goes to the upstream with fewer calls in flight', async () => {
     const before = [mock(2).received.length, mock(3).received.length];
     mock(2).next({ kind: 'stall' });
@@ -202,6 +243,8 @@ describe('the upstreams configuration', () => {
     expect(await problemsOf({ 'chat:x': { kind: 'openai', upstreams: [{ baseUrl: url }], balance: 'random' } })).toMatch(/services\.chat:x\.balance/);
     expect(await problemsOf({ 'chat:x': { kind: 'openai', upstreams: [{ baseUrl: url }], retry: { on: [200] } } })).toMatch(/services\.chat:x\.retry\.on\.0/);
     expect(await problemsOf({ 'chat:x': { kind: 'openai', upstreams: [{ baseUrl: url }], circuit: { failures: 0, cooldownMs: 1 } } })).toMatch(/services\.chat:x\.circuit\.failures/);
-    expect(await problemsOf({ 'chat:x': { kind: 'openai', upstreams: [{ baseUrl: url }], fallbacks: [{ service: 'chat:y' }] } })).toMatch(/Unrecognized key: "fallbacks"/);
+    expect(await problemsOf({ 'chat:x': { kind: 'openai', upstreams: [{ baseUrl: url }], fallbacks: [{ service: 'chat:y' }] } })).toMatch(/services\.chat:x\.fallbacks\.0\.service: "chat:y" is not a service of this server/);
+    expect(await problemsOf({ 'chat:x': { kind: 'openai', baseUrl: url, fallbacks: [{ service: 'chat:x' }] } })).toMatch(/services\.chat:x\.fallbacks\.0\.service: a service cannot be its own fallback/);
+    expect(await problemsOf({ 'chat:x': { kind: 'openai', baseUrl: url, fallbacks: [{ service: 'chat:dummy', url }] } })).toMatch(/services\.chat:x\.fallbacks\.0: Unrecognized key: "url"/);
   });
 });
