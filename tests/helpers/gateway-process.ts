@@ -11,7 +11,7 @@ export class GatewayProcess {
   private constructor(private readonly child: ChildProcess, readonly url: string) {}
 
   static async start(env: Record<string, string>): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [MAIN], {
+    return GatewayProcess.run([process.execPath, MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
         AISBREAKER_SECRET: TEST_SECRET,
@@ -21,8 +21,16 @@ export class GatewayProcess {
         API_AUTH_FAILURE_LIMITS: 'off',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
+  }
+
+  /**
+   * Any command line that ends up running the gateway (a Dockerfile's CMD, a systemd ExecStart),
+   * with exactly this environment, resolved once it logs that it listens.
+   */
+  static async run(command: string[], options: { env: Record<string, string>; cwd?: string }): Promise<GatewayProcess> {
+    const [program = '', ...args] = command;
+    const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -41,6 +49,10 @@ export class GatewayProcess {
         }
       });
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`gateway exited with ${code}:\n${output.join('\n')}`));
