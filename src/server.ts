@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createGateway } from './app.js';
 import { orExitOnConfigError, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './server-secret.js';
+import { startReport } from './start-report.js';
 
 /** config -> gateway -> listen -> graceful shutdown. */
 export async function serve(config: Config): Promise<Server> {
@@ -19,8 +21,10 @@ export async function serve(config: Config): Promise<Server> {
     console.error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);
     process.exit(2);
   });
-  const address = server.address();
-  logger.info({ address }, 'aisbreaker-gateway listening');
+  const address = server.address() as AddressInfo;
+  const report = startReport(config, address);
+  logger.info({ address, ...report.fields }, report.message);
+  for (const warning of report.warnings) logger.warn(warning);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
