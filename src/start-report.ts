@@ -8,14 +8,15 @@ import type { Config } from './config.js';
  */
 export interface StartReport {
   message: string;
-  fields: { url: string; console: string; docs: string; quotaStore: string; configFile: string };
+  fields: { url: string; console: string; docs: string; quotaStore: string; configFile: string; tracing: string };
   /** endpoints open to anyone who can reach the listen address, and why */
   warnings: string[];
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export function startReport(config: Config, address: AddressInfo): StartReport {
+/** `tracingEndpoint`: where spans go, when tracing is on. */
+export function startReport(config: Config, address: AddressInfo, tracingEndpoint?: string): StartReport {
   const anyAddress = address.address === '0.0.0.0' || address.address === '::';
   // an address that listens everywhere is reached at localhost from this machine
   const host = anyAddress ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -28,7 +29,9 @@ export function startReport(config: Config, address: AddressInfo): StartReport {
   warnings.push(`/metrics is open to anyone ${reach} (it names operator projects): keep it off the public side of your proxy`);
   return {
     message: `aisbreaker-gateway listening on ${url}`,
-    fields: { url, console: `${url}/console`, docs: `${url}/docs`, quotaStore: quotaStoreOf(config), configFile: config.configPath ?? 'none (built-in services; AISBREAKER_CONFIG names a file)' },
+    fields: { url, console: `${url}/console`, docs: `${url}/docs`, quotaStore: quotaStoreOf(config), configFile: config.configPath ?? 'none (built-in services; AISBREAKER_CONFIG names a file)',
+      tracing: tracingEndpoint === undefined ? 'off (OTEL_EXPORTER_OTLP_ENDPOINT turns it on)' : `OpenTelemetry, OTLP to ${tracingEndpoint}`,
+    },
     warnings,
   };
 }
