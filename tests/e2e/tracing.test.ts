@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 import { mint } from '../helpers/gateway.js';
 import { MOCK_USAGE, MockOpenAi } from '../helpers/mock-openai.js';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 
 /**
  * OpenTelemetry: the built gateway exporting to a local OTLP/HTTP receiver, in front of a mock
@@ -129,4 +129,3 @@ describe('tracing off (no OTLP endpoint)', { timeout: 30_000 }, () => {
   });
 });
 
-export type { ReceivedSpan };
