@@ -72,10 +72,15 @@ const lastConnectionError = new WeakMap<RedisClient, string>();
  */
 export function redisFailureReason(client: RedisClient, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  if (client.status === 'ready') return message;
-  const cause = lastConnectionError.get(client);
-  return cause === undefined ? `Redis is not connected (${client.status})` : `Redis is unreachable: ${cause}`;
+  // a socket's own error names its cause and address already ("read ECONNRESET", "connect ECONNREFUSED 127.0.0.1:6380")
+  if (/^E[A-Z]+$/.test(String((err as { code?: unknown } | undefined)?.code))) return `Redis is unreachable: ${message}`;
+  // the connection may be gone a moment before its status says so
+  if (client.status === 'ready' && !DISCONNECTED.test(message)) return message;
+  return `Redis is unreachable: ${lastConnectionError.get(client) ?? 'the connection was closed'}`;
 }
+
+/** ioredis' refusals of a command while it has no connection */
+const DISCONNECTED = /Stream isn't writeable|Connection is closed/;
 
 /** Resolves when the connection is ready, or after `timeoutMs` (the failover policy covers the rest). */
 export async function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
