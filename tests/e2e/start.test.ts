@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/deploy-recipes.js';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 import { TEST_SECRET } from '../helpers/gateway.js';
@@ -119,14 +119,26 @@ describe('logs on a terminal', { timeout: 30_000 }, () => {
 });
 
 describe('npm start', { timeout: 60_000 }, () => {
+  let app: string;
+  beforeAll(() => {
+    // a copy of the checkout, times kept: what this test starts cannot race the suite's dist/, and
+    // a source edited while the suite runs does not make it compile
+    app = mkdtempSync(join(tmpdir(), 'aisbgw-npm-start-'));
+    for (const path of ['src', 'dist', 'scripts', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) {
+      cpSync(join(ROOT, path), join(app, path), { recursive: true, preserveTimestamps: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'));
+  });
+  afterAll(() => rmSync(app, { recursive: true, force: true }));
+
   it('with the build current, compiles nothing again and starts; Ctrl-C (SIGINT to the group) stops the gateway cleanly', async () => {
-    const dist = join(ROOT, 'dist');
+    const dist = join(app, 'dist');
     const files = (readdirSync(dist, { recursive: true }) as string[]).map((f) => join(dist, f)).filter((f) => statSync(f).isFile());
     const before = new Map(files.map((f) => [f, statSync(f).mtimeMs]));
     const started = Date.now();
     const gateway = await GatewayProcess.run(['npm', 'start'], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AISBREAKER_SECRET: TEST_SECRET, HOST: '127.0.0.1', PORT: '0' },
-      cwd: ROOT,
+      cwd: app,
       group: true,
     });
     const tookMs = Date.now() - started;
