@@ -168,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.get('/metrics', ...(config.metricsAuth ? readAnalytics('reading /metrics') : []), metrics.handler());
   app.use(systemRoutes(quota.isServing));
   app.use(docsRoutes());
-  app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
+  app.use(consoleRoutes({ serviceIds: () => registry.ids(), openServiceIds: () => registry.entries().filter((e) => !e.service.needsSecret).map((e) => e.prefix), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
   app.use(notFound);
   app.use(errorHandler);
 

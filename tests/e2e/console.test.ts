@@ -156,7 +156,8 @@ describe('web console', () => {
       expect(await page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
       await page.locator('#token-info').waitFor({ state: 'visible' });
       expect(await page.locator('#info-status').textContent()).toContain('Active');
-      expect(await page.locator('#info-services li').allTextContents()).toEqual(['chat:openai.com']);
+      // its secret's service, and the ones any token may use
+      expect(await page.locator('#info-services li').allTextContents()).toEqual(['chat:openai.com', 'chat:dummy (no secret needed)', 'chat:echo (no secret needed)']);
       expect(await page.locator('#info-host').textContent()).toBe('127.0.0.1');
       expect(await page.locator('#info-name').textContent()).toBe('(unnamed)');
       expect(await page.locator('#info-scopes').textContent()).toBe('inference, analytics:read');
