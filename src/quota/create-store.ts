@@ -33,8 +33,10 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
     failed: () => metrics.quotaStoreErrors.inc(),
     degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
   };
-  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
-  redis.on('error', (err: Error) => failover.connectionLost(redisFailureReason(redis, err), clock()));
+  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer, (err) =>
+    redisFailureReason(redis, err),
+  );
+  redis.on('error', (err: Error) => failover.connectionLost(err, clock()));
   const feed = new RevocationFeed(redis, logger);
   const store = new DenyCachingStore(failover, (key, untilMs) => feed.announce(key, untilMs, clock()));
   feed.listen((key, untilMs) => store.markRevoked(key, untilMs), clock);

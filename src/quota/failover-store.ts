@@ -38,6 +38,8 @@ export class FailoverQuotaStore implements QuotaStore {
     private readonly policy: QuotaBackendFailure,
     private readonly logger: Logger,
     private readonly observer?: FailoverObserver,
+    /** what the log names as an outage's cause (the error's message, unless the primary's client knows better) */
+    private readonly reasonOf: (err: unknown) => string = (err) => (err instanceof Error ? err.message : String(err)),
   ) {
     this.name = primary.name;
   }
@@ -88,9 +90,9 @@ export class FailoverQuotaStore implements QuotaStore {
    * The connection to the primary was lost: an outage before any call finds out (an instance whose
    * traffic the deny cache answers might make none for a while), logged and probed from now.
    */
-  connectionLost(reason: string, nowMs: number): void {
+  connectionLost(err: unknown, nowMs: number): void {
     if (this.closed || this.outageSince !== undefined) return;
-    this.failed(new Error(reason), nowMs, undefined);
+    this.failed(err, nowMs, undefined);
   }
 
   private failed(err: unknown, nowMs: number, key: string | undefined): void {
@@ -101,7 +103,7 @@ export class FailoverQuotaStore implements QuotaStore {
     // a late call failing after close() (an LLM-token settlement, say) must not start probing again
     if (!this.closed) this.startProbing(nowMs);
     this.observer?.degraded(true);
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = this.reasonOf(err);
     this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
   }
 

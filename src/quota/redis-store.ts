@@ -1,4 +1,4 @@
-import { redisFailureReason, type RedisClient } from './redis-connection.js';
+import type { RedisClient } from './redis-connection.js';
 import type { CounterSpec, QuotaPlan } from './plan.js';
 import { demandOf, tokenCounters, type ConsumeMode, type CounterStatus, type Demand, type QuotaDecision, type QuotaStore } from './store.js';
 import { BUCKETS_PER_WINDOW, bucketLeavesWindowAt, bucketMs, msUntilAdmits } from './windows.js';
@@ -201,8 +201,7 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   private bounded<T>(call: Promise<T>): Promise<T> {
-    const named = call.catch((err: unknown) => Promise.reject(new Error(redisFailureReason(this.redis, err))));
-    return this.deadlineMs === undefined ? named : withDeadline(named, this.deadlineMs);
+    return this.deadlineMs === undefined ? call : withDeadline(call, this.deadlineMs);
   }
 
   /** The connection belongs to whoever created it (it is shared with other users). */
