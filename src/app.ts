@@ -34,6 +34,7 @@ import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
+import type { Tracing } from './tracing/otel.js';
 
 /** How often operator keys about to expire are warned of again. */
 const EXPIRY_WARNING_INTERVAL_MS = 6 * 3600 * 1000;
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   logger: Logger;
   clock?: Clock;
   metrics?: Metrics;
+  /** OpenTelemetry, when configured: a span per served request */
+  tracing?: Tracing;
 }
 
 export interface Gateway {
@@ -150,7 +153,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   // open access (AISBREAKER_OPEN_ACCESS) serves the AI routes only, never the token endpoints
   const authenticateCaller = config.openAccess ? authenticate({ ...authentication, openAccess: true }) : authenticateToken;
   const quotas = new QuotaEnforcer(quota.store, clock, metrics, openAccessQuotas(config.openAccessClientLimits, config.openAccessGlobalLimits));
-  const guard = [authenticateCaller, requireScope('inference', 'calling an AI service'), quotas.guard()];
+  const guard = [...(options.tracing ? [options.tracing.middleware()] : []), authenticateCaller, requireScope('inference', 'calling an AI service'), quotas.guard()];
   const isRevoked = async (claims: TokenClaims): Promise<boolean> => (await lookUpToken(quota.store, claims, 'admin', clock())).outcome === 'revoked';
   const admin = new AdminAuthority({ adminKey: config.adminKey, operatorKeys: () => operatorKeys, verifier, hostOf, isRevoked, clock, failureLimits: authFailureLimits });
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
@@ -165,7 +168,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.get('/metrics', ...(config.metricsAuth ? readAnalytics('reading /metrics') : []), metrics.handler());
   app.use(systemRoutes(quota.isServing));
   app.use(docsRoutes());
-  app.use(consoleRoutes({ serviceIds: () => registry.ids(), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
+  app.use(consoleRoutes({ serviceIds: () => registry.ids(), openServiceIds: () => registry.entries().filter((e) => !e.service.needsSecret).map((e) => e.prefix), adminKeyRequired: config.adminKey !== undefined, maxTokenLifetimeMs: config.maxTokenLifetimeMs }));
   app.use(notFound);
   app.use(errorHandler);
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, orExitOnConfigError } from './config.js';
+import { loadConfig, orExitOnConfigError, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import { generateKey } from './keys/directory.js';
-import { createLogger } from './logger.js';
-import { generateSecret, resolveServerSecret } from './server-secret.js';
+import { generateSecret, readSecretFile, secretFileOf } from './server-secret.js';
 import { hostOfSubject } from './token/claims.js';
 import { TokenError, mintToken, openToken } from './token/codec.js';
 import { Keyring } from './token/keyring.js';
@@ -30,7 +30,10 @@ commands:
                             revoke a token at a running gateway (default http://127.0.0.1:3000);
                             by jti needs AISBREAKER_ADMIN_KEY in the environment
 
-The server secret comes from AISBREAKER_SECRET, or from .data/secret as the server keeps it.`;
+  help, <command> --help     print this and exit
+
+mint and inspect use the server's secret: AISBREAKER_SECRET, or the secret file the server
+generated (.data/secret in its folder, or in AISBREAKER_DATA_DIR); they never make a new one.`;
 
 function fail(message: string): never {
   console.error(message);
@@ -43,8 +46,24 @@ function readInput(pathOrDash: string): string {
 
 function serverKeyring(): { keyring: Keyring; maxTokenLifetimeMs: number } {
   const config = orExitOnConfigError(() => loadConfig());
-  const secret = orExitOnConfigError(() => resolveServerSecret(config, createLogger('error')));
-  return { keyring: new Keyring(secret, config.previousSecrets, config.legacyKeyphrases), maxTokenLifetimeMs: config.maxTokenLifetimeMs };
+  return { keyring: new Keyring(serverSecret(config), config.previousSecrets, config.legacyKeyphrases), maxTokenLifetimeMs: config.maxTokenLifetimeMs };
+}
+
+/**
+ * The secret the server uses: AISBREAKER_SECRET, or the one it generated and keeps in its data
+ * directory. Unlike the server, the CLI never generates one: a token made with a fresh secret
+ * would be refused by the server it was meant for.
+ */
+function serverSecret(config: Config): string {
+  if (config.secret !== undefined) return config.secret;
+  const file = resolvePath(secretFileOf(config));
+  const stored = orExitOnConfigError(() => readSecretFile(file));
+  if (stored === undefined) {
+    fail(`error: no server secret: AISBREAKER_SECRET is not set and ${file} does not exist.
+Set AISBREAKER_SECRET to the server's secret, or run this in the server's folder (or set AISBREAKER_DATA_DIR to its data directory).`);
+  }
+  console.error(`note: AISBREAKER_SECRET is not set: using the secret the server generated, from ${file}`);
+  return stored;
 }
 
 function limitsFromFlags(values: Record<string, unknown>, scope: 'client' | 'global'): Record<string, number> | undefined {
@@ -132,10 +151,16 @@ async function revoke(args: string[]): Promise<void> {
   if (input) form.set('token', input === '-' ? readInput('-') : input);
   if (values.jti) form.set('jti', values.jti);
   const adminKey = process.env.AISBREAKER_ADMIN_KEY;
-  const res = await fetch(new URL('/api/v1/oauth/revoke', values.url), {
+  if (!URL.canParse(values.url) || !/^https?:$/.test(new URL(values.url).protocol)) fail(`error: --url "${values.url}" is not an http(s) URL of a gateway`);
+  const endpoint = new URL('/api/v1/oauth/revoke', values.url);
+  const res = await fetch(endpoint, {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(adminKey ? { Authorization: `Bearer ${adminKey}` } : {}) },
     body: form,
+  }).catch((err: unknown) => {
+    // fetch says only "fetch failed"; its cause names what happened (ECONNREFUSED, ENOTFOUND, ...)
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return fail(`error: cannot reach the gateway at ${endpoint.origin}: ${cause?.code ?? cause?.message ?? String(err)} (is it running? --url names it)`);
   });
   const text = await res.text();
   if (!res.ok) fail(`revoke failed (${res.status}): ${text}`);
@@ -154,6 +179,10 @@ function genKey(args: string[]): void {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   switch (command) {
     case 'serve': {
       const config = orExitOnConfigError(() => loadConfig());
@@ -185,6 +214,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ApiError || err instanceof TokenError) fail(`error: ${err.message}`);
+  // node:util parseArgs: an unknown option or a missing value
+  if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) fail(`error: ${(err as Error).message}\n\n${USAGE}`);
   if (err instanceof SyntaxError) fail(`error: the input is not valid JSON`);
   fail(`error: ${err instanceof Error ? err.message : String(err)}`);
 });

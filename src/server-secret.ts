@@ -15,7 +15,7 @@ export function generateSecret(): string {
  */
 export function resolveServerSecret(config: Config, logger: Logger): string {
   if (config.secret !== undefined) return config.secret;
-  const file = join(config.dataDir, 'secret');
+  const file = secretFileOf(config);
   const stored = readSecretFile(file);
   if (stored !== undefined) {
     logger.warn({ file }, 'AISBREAKER_SECRET is not set: using the generated secret stored in this file');
@@ -35,7 +35,13 @@ export function resolveServerSecret(config: Config, logger: Logger): string {
   return secret;
 }
 
-function readSecretFile(file: string): string | undefined {
+/** Where the gateway keeps the secret it generates while AISBREAKER_SECRET is unset. */
+export function secretFileOf(config: Config): string {
+  return join(config.dataDir, 'secret');
+}
+
+/** The stored generated secret, or undefined when there is none; never creates one. */
+export function readSecretFile(file: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8').trim();

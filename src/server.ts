@@ -1,14 +1,19 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createGateway } from './app.js';
 import { orExitOnConfigError, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { resolveServerSecret } from './server-secret.js';
+import { startReport } from './start-report.js';
+import { otlpTracesEndpoint } from './tracing/settings.js';
 
 /** config -> gateway -> listen -> graceful shutdown. */
 export async function serve(config: Config): Promise<Server> {
   const logger = createLogger(config.logLevel);
   const secret = orExitOnConfigError(() => resolveServerSecret(config, logger));
-  const gateway = orExitOnConfigError(() => createGateway({ config, secret, logger }));
+  const tracesEndpoint = otlpTracesEndpoint(process.env);
+  const tracing = tracesEndpoint === undefined ? undefined : (await import('./tracing/otel.js')).startTracing(process.env, tracesEndpoint);
+  const gateway = orExitOnConfigError(() => createGateway({ config, secret, logger, tracing }));
   await gateway.ready();
 
   const server = gateway.app.listen(config.port, config.host);
@@ -19,8 +24,10 @@ export async function serve(config: Config): Promise<Server> {
     console.error(`cannot listen on ${config.host}:${config.port}: ${err.code ?? err.message}`);
     process.exit(2);
   });
-  const address = server.address();
-  logger.info({ address }, 'aisbreaker-gateway listening');
+  const address = server.address() as AddressInfo;
+  const report = startReport(config, address, tracing?.endpoint);
+  logger.info({ address, ...report.fields }, report.message);
+  for (const warning of report.warnings) logger.warn(warning);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -33,10 +40,14 @@ export async function serve(config: Config): Promise<Server> {
     }, config.shutdownGraceMs);
     force.unref();
     server.close(() => {
-      void gateway.close().finally(() => {
-        logger.info('stopped');
-        logger.flush(() => process.exit(0));
-      });
+      void gateway
+        .close()
+        .then(() => tracing?.shutdown())
+        .catch((err: unknown) => logger.error({ err }, 'shutdown failed'))
+        .finally(() => {
+          logger.info('stopped');
+          logger.flush(() => process.exit(0));
+        });
     });
     server.closeIdleConnections();
     // connections busy now go idle later (their keep-alive would hold the exit until it times

@@ -8,6 +8,8 @@
 export interface ConsoleConfig {
   adminKeyRequired: boolean;
   services: string[];
+  /** the services that need no secret, which any token may use */
+  openServices: string[];
   maxTokenLifetimeSeconds: number;
   defaultExpirationTimeSpan: string;
 }

@@ -58,7 +58,7 @@ async function start(): Promise<void> {
   setUpTokenBar();
   const goTo = setUpTabs();
   setUpMint(config, goTo);
-  setUpInspect();
+  setUpInspect(config);
   setUpChat();
   onTokenChange(() => resetInspect());
   resetInspect();

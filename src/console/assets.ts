@@ -71,7 +71,7 @@ export const CONSOLE_HTML = `<!doctype html>
   <div class="field grow">
     <label for="current-token">Token</label>
     <div class="input-row">
-      <input id="current-token" type="password" autocomplete="off" spellcheck="false" placeholder="aisbreaker_…  paste a token, or mint one" aria-describedby="current-token-hint">
+      <input id="current-token" type="password" autocomplete="off" spellcheck="false" placeholder="aisbreaker_… paste or mint one" aria-describedby="current-token-hint">
       <button type="button" id="current-token-show" aria-pressed="false" aria-controls="current-token">Show</button>
       <button type="button" id="current-token-forget">Forget</button>
     </div>
@@ -90,6 +90,27 @@ export const CONSOLE_HTML = `<!doctype html>
 </div>
 
 <section role="tabpanel" id="panel-mint" aria-labelledby="tab-mint" tabindex="-1">
+  <!-- above the long form: a minted token is in sight at once -->
+  <section class="minted" id="minted" hidden aria-labelledby="minted-title">
+    <h2 id="minted-title" tabindex="-1">Your new token</h2>
+    <p class="warning">Shown once: this gateway keeps no copy. Copy it now. <span id="minted-expiry"></span></p>
+    <div class="field">
+      <label for="minted-token">New token</label>
+      <textarea id="minted-token" readonly rows="5" spellcheck="false"></textarea>
+    </div>
+    <div class="actions">
+      <button type="button" class="primary" id="copy-token" data-copy="minted-token">Copy token</button>
+      <button type="button" id="minted-inspect">Inspect it</button>
+      <button type="button" id="minted-try">Try it</button>
+      <button type="button" id="minted-dismiss">Done</button>
+    </div>
+    <h3 id="curl-title">curl</h3>
+    <pre><code id="snippet-curl" aria-labelledby="curl-title"></code></pre>
+    <button type="button" data-copy="snippet-curl">Copy curl command</button>
+    <h3 id="sdk-title">OpenAI SDK (JavaScript)</h3>
+    <pre><code id="snippet-sdk" aria-labelledby="sdk-title"></code></pre>
+    <button type="button" data-copy="snippet-sdk">Copy SDK snippet</button>
+  </section>
   <form id="mint-form" method="post" action="/console/" novalidate>
     <div class="admin-key" id="admin-key-box" hidden>
       <div class="field">
@@ -133,26 +154,6 @@ export const CONSOLE_HTML = `<!doctype html>
     <div class="actions"><button type="submit" class="primary" id="mint-submit">Mint token</button></div>
   </form>
 
-  <section class="minted" id="minted" hidden aria-labelledby="minted-title">
-    <h2 id="minted-title" tabindex="-1">Your new token</h2>
-    <p class="warning">Shown once: this gateway keeps no copy. Copy it now. <span id="minted-expiry"></span></p>
-    <div class="field">
-      <label for="minted-token">New token</label>
-      <textarea id="minted-token" readonly rows="5" spellcheck="false"></textarea>
-    </div>
-    <div class="actions">
-      <button type="button" class="primary" id="copy-token" data-copy="minted-token">Copy token</button>
-      <button type="button" id="minted-inspect">Inspect it</button>
-      <button type="button" id="minted-try">Try it</button>
-      <button type="button" id="minted-dismiss">Done</button>
-    </div>
-    <h3 id="curl-title">curl</h3>
-    <pre><code id="snippet-curl" aria-labelledby="curl-title"></code></pre>
-    <button type="button" data-copy="snippet-curl">Copy curl command</button>
-    <h3 id="sdk-title">OpenAI SDK (JavaScript)</h3>
-    <pre><code id="snippet-sdk" aria-labelledby="sdk-title"></code></pre>
-    <button type="button" data-copy="snippet-sdk">Copy SDK snippet</button>
-  </section>
 </section>
 
 <section role="tabpanel" id="panel-inspect" aria-labelledby="tab-inspect" tabindex="-1" hidden>
@@ -266,7 +267,7 @@ legend{font-weight:700;padding:0 .3rem}
 .presets button[aria-pressed=true]{border-color:var(--accent);color:var(--accent);font-weight:600}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.8rem 0}
 .admin-key{margin-bottom:1rem}
-.minted{margin-top:1.2rem;border-top:1px solid var(--line);padding-top:.4rem}
+.minted{margin-bottom:1.2rem;border-bottom:1px solid var(--line);padding-bottom:1rem}
 .warning{background:var(--warn-bg);padding:.5rem .7rem;border-radius:6px}
 textarea#minted-token{word-break:break-all;resize:vertical}
 .facts{display:grid;grid-template-columns:10rem 1fr;gap:.3rem 1rem;margin:.6rem 0}.facts dt{color:var(--muted)}.facts dd{margin:0}
@@ -290,5 +291,5 @@ dialog h2{margin-top:0}
 .transcript .streaming .text::after{content:"▍";animation:blink 1s steps(2) infinite}
 @keyframes blink{50%{opacity:0}}
 @media (prefers-reduced-motion:reduce){.transcript .streaming .text::after{animation:none}}
-@media (max-width:40rem){.limit-row{grid-template-columns:repeat(3,1fr)}.limit-unit{grid-column:1/-1;padding:0}.secret-row{grid-template-columns:1fr}.secret-row button{margin-top:0}.facts{grid-template-columns:1fr}}
+@media (max-width:40rem){.input-row{flex-wrap:wrap}.input-row input{flex-basis:100%}input[type=number]{padding-left:.4rem;padding-right:.2rem}.limit-row{grid-template-columns:repeat(3,1fr)}.limit-unit{grid-column:1/-1;padding:0}.secret-row{grid-template-columns:1fr}.secret-row button{margin-top:0}.facts{grid-template-columns:1fr}}
 `;

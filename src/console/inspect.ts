@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
-import { ApiFailure, revoke, tokenInfo, type TokenInfo, type UsageEntry } from './api.js';
+import { ApiFailure, revoke, tokenInfo, type ConsoleConfig, type TokenInfo, type UsageEntry } from './api.js';
 import { announce, byId, h, show } from './dom.js';
 import { formatDuration, formatTime } from './format.js';
 import { currentToken } from './state.js';
@@ -38,6 +38,9 @@ function quotaItem(entry: UsageEntry): HTMLLIElement {
   );
 }
 
+/** The server's services that need no secret: a token may use them whatever secrets it carries. */
+let openServices: string[] = [];
+
 function render(info: TokenInfo): void {
   byId('info-status').replaceChildren(h('span', { class: 'status-active' }, 'Active'), info.parent ? ` · derived token (depth ${info.depth ?? 1}, parent ${info.parent})` : '');
   // fixed when it was minted; tokeninfo never holds a secret, so both are shown as text
@@ -49,10 +52,10 @@ function render(info: TokenInfo): void {
   byId('info-expires').textContent = formatTime(info.exp);
   const services = byId('info-services');
   services.replaceChildren(
-    ...(info.services.length === 0
-      ? [h('li', {}, 'none (only services that need no secret, such as chat:dummy)')]
-      : info.services.map((id) => h('li', {}, id === '' ? '(every service)' : id))),
+    ...info.services.map((id) => h('li', {}, id === '' ? '(every service)' : id)),
+    ...openServices.map((id) => h('li', {}, `${id} (no secret needed)`)),
   );
+  if (services.childElementCount === 0) services.append(h('li', {}, 'none'));
   byId('info-quotas').replaceChildren(...info.usage.map((entry) => quotaItem(entry)));
   show(byId('quota-empty'), info.usage.length === 0);
 
@@ -122,7 +125,8 @@ export function resetInspect(): void {
   byId<HTMLButtonElement>('revoke-button').disabled = currentToken() === '';
 }
 
-export function setUpInspect(): void {
+export function setUpInspect(config: ConsoleConfig | undefined): void {
+  openServices = config?.openServices ?? [];
   const dialog = byId<HTMLDialogElement>('revoke-dialog');
   const revokeButton = byId<HTMLButtonElement>('revoke-button');
   byId('inspect-button').addEventListener('click', () => void inspectCurrent());

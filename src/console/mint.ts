@@ -71,6 +71,17 @@ function errorElementFor(control: HTMLElement): HTMLElement | undefined {
   return id ? (document.getElementById(id) ?? undefined) : undefined;
 }
 
+/** A field's error goes as soon as the field is edited: it spoke of the value that was there. */
+function clearErrorOf(control: EventTarget | null): void {
+  if (!(control instanceof HTMLElement) || control.getAttribute('aria-invalid') !== 'true') return;
+  control.removeAttribute('aria-invalid');
+  const target = errorElementFor(control);
+  if (target) {
+    target.textContent = '';
+    target.hidden = true;
+  }
+}
+
 function clearErrors(): void {
   const form = byId('mint-form');
   for (const element of form.querySelectorAll<HTMLElement>('.field-error')) {
@@ -258,6 +269,7 @@ export function setUpMint(config: ConsoleConfig | undefined, goTo: (tab: 'inspec
   }
   updateExpiryHint(config);
 
+  form.addEventListener('input', (event) => clearErrorOf(event.target));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void (async () => {

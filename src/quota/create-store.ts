@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { DenyCachingStore } from './deny-cache.js';
 import { FailoverQuotaStore } from './failover-store.js';
 import { MemoryQuotaStore } from './memory-store.js';
-import type { RedisClient } from './redis-connection.js';
+import { redisFailureReason, type RedisClient } from './redis-connection.js';
 import { RedisQuotaStore } from './redis-store.js';
 import { RevocationFeed } from './revocation-feed.js';
 import type { QuotaStore } from './store.js';
@@ -33,7 +33,10 @@ export function createQuotaBackend(config: Config, redis: RedisClient | undefine
     failed: () => metrics.quotaStoreErrors.inc(),
     degraded: (isDegraded: boolean) => metrics.quotaStoreDegraded.set(isDegraded ? 1 : 0),
   };
-  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer);
+  const failover = new FailoverQuotaStore(new RedisQuotaStore(redis, config.redisCommandTimeoutMs), new MemoryQuotaStore(clock), config.quotaBackendFailure, logger, observer, (err) =>
+    redisFailureReason(redis, err),
+  );
+  redis.on('error', (err: Error) => failover.connectionLost(err, clock()));
   const feed = new RevocationFeed(redis, logger);
   const store = new DenyCachingStore(failover, (key, untilMs) => feed.announce(key, untilMs, clock()));
   feed.listen((key, untilMs) => store.markRevoked(key, untilMs), clock);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { QuotaBackendFailure } from '../config.js';
 import { ApiError } from '../errors.js';
 import type { MemoryQuotaStore } from './memory-store.js';
-import type { QuotaPlan } from './plan.js';
+import { revocationKey, type QuotaPlan } from './plan.js';
 import type { ConsumeMode, QuotaDecision, QuotaStore } from './store.js';
 
 /**
@@ -17,6 +17,9 @@ export interface FailoverObserver {
   degraded(isDegraded: boolean): void;
 }
 
+/** What the probe reads when no call has failed yet (the connection was lost first): a key nothing writes. */
+const PROBE_KEY = revocationKey('outage-probe');
+
 /** How often a degraded store checks whether the primary is back, traffic or not. */
 export const PROBE_INTERVAL_MS = 1000;
 
@@ -24,7 +27,7 @@ export class FailoverQuotaStore implements QuotaStore {
   readonly name: string;
   private outageSince: number | undefined;
   /** a key of the last failed call: the probe reads it, so on a cluster it asks the node that failed */
-  private probeKey: string | undefined;
+  private probeKey = PROBE_KEY;
   private probeTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private probing = false;
@@ -35,6 +38,8 @@ export class FailoverQuotaStore implements QuotaStore {
     private readonly policy: QuotaBackendFailure,
     private readonly logger: Logger,
     private readonly observer?: FailoverObserver,
+    /** what the log names as an outage's cause (the error's message, unless the primary's client knows better) */
+    private readonly reasonOf: (err: unknown) => string = (err) => (err instanceof Error ? err.message : String(err)),
   ) {
     this.name = primary.name;
   }
@@ -81,6 +86,15 @@ export class FailoverQuotaStore implements QuotaStore {
     }
   }
 
+  /**
+   * The connection to the primary was lost: an outage before any call finds out (an instance whose
+   * traffic the deny cache answers might make none for a while), logged and probed from now.
+   */
+  connectionLost(err: unknown, nowMs: number): void {
+    if (this.closed || this.outageSince !== undefined) return;
+    this.failed(err, nowMs, undefined);
+  }
+
   private failed(err: unknown, nowMs: number, key: string | undefined): void {
     this.observer?.failed();
     if (key !== undefined) this.probeKey = key;
@@ -89,7 +103,7 @@ export class FailoverQuotaStore implements QuotaStore {
     // a late call failing after close() (an LLM-token settlement, say) must not start probing again
     if (!this.closed) this.startProbing(nowMs);
     this.observer?.degraded(true);
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = this.reasonOf(err);
     this.logger.error({ store: this.primary.name, policy: this.policy, reason }, 'quota store unavailable: ' + (this.policy === 'memory' ? 'using per-instance memory limits' : 'rejecting requests with 503'));
   }
 
@@ -102,7 +116,7 @@ export class FailoverQuotaStore implements QuotaStore {
     const startedAt = Date.now();
     this.probeTimer = setInterval(() => {
       const key = this.probeKey;
-      if (this.probing || key === undefined) return;
+      if (this.probing) return;
       this.probing = true;
       const now = nowMs + (Date.now() - startedAt);
       this.primary
@@ -120,7 +134,7 @@ export class FailoverQuotaStore implements QuotaStore {
     if (this.outageSince === undefined) return;
     clearInterval(this.probeTimer);
     this.probeTimer = undefined;
-    this.logger.warn({ store: this.primary.name, outageMs: nowMs - this.outageSince }, 'quota store recovered');
+    this.logger.info({ store: this.primary.name, outageMs: nowMs - this.outageSince }, 'quota store recovered');
     this.outageSince = undefined;
     this.observer?.degraded(false);
   }

@@ -127,6 +127,7 @@ export class QuotaEnforcer {
 
   private async hold(req: Request, res: Response, plan: QuotaPlan): Promise<void> {
     const decision = await this.store.consume(plan, this.clock());
+    req.span?.quotaDecision(decision);
     switch (decision.outcome) {
       case 'revoked':
         this.metrics.countQuotaDecision('revoked');

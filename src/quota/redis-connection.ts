@@ -52,9 +52,35 @@ export function connectRedis(config: Config, logger: Logger): RedisClient | unde
     return undefined;
   }
   // ioredis reports every failed reconnect; the quota store logs outages once, so keep these at debug
-  client.on('error', (err: Error) => logger.debug({ reason: err.message }, 'redis connection error'));
+  client.on('error', (err: Error) => {
+    lastConnectionError.set(client, err.message);
+    logger.debug({ reason: err.message }, 'redis connection error');
+  });
+  // a Redis that goes away closes the connection before any reconnect can fail with a reason
+  client.on('close', () => lastConnectionError.set(client, lastConnectionError.get(client) ?? 'the connection was closed'));
+  client.on('ready', () => lastConnectionError.delete(client));
   return client;
 }
+
+/** Each connection's last error: what a command refused while it is down fails for. */
+const lastConnectionError = new WeakMap<RedisClient, string>();
+
+/**
+ * Why a Redis call failed, for the log: while the connection is down ioredis refuses commands with
+ * its own state ("Stream isn't writeable and enableOfflineQueue options is false"); the cause is
+ * the connection's last error ("connect ECONNREFUSED 127.0.0.1:6380").
+ */
+export function redisFailureReason(client: RedisClient, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  // a socket's own error names its cause and address already ("read ECONNRESET", "connect ECONNREFUSED 127.0.0.1:6380")
+  if (/^E[A-Z]+$/.test(String((err as { code?: unknown } | undefined)?.code))) return `Redis is unreachable: ${message}`;
+  // the connection may be gone a moment before its status says so
+  if (client.status === 'ready' && !DISCONNECTED.test(message)) return message;
+  return `Redis is unreachable: ${lastConnectionError.get(client) ?? 'the connection was closed'}`;
+}
+
+/** ioredis' refusals of a command while it has no connection */
+const DISCONNECTED = /Stream isn't writeable|Connection is closed/;
 
 /** Resolves when the connection is ready, or after `timeoutMs` (the failover policy covers the rest). */
 export async function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<boolean> {

@@ -8,6 +8,8 @@ import { pageHeaders } from './page-headers.js';
 export interface ConsoleDeps {
   /** the registered serviceIds (the registry may be replaced on a config reload) */
   serviceIds: () => string[];
+  /** those of them that need no secret: every credential may use them */
+  openServiceIds: () => string[];
   /** whether minting needs AISBREAKER_ADMIN_KEY (the key itself never reaches this router) */
   adminKeyRequired: boolean;
   maxTokenLifetimeMs: number;
@@ -63,6 +65,7 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
     res.json({
       adminKeyRequired: deps.adminKeyRequired,
       services: deps.serviceIds(),
+      openServices: deps.openServiceIds(),
       maxTokenLifetimeSeconds: Math.floor(deps.maxTokenLifetimeMs / 1000),
       defaultExpirationTimeSpan: DEFAULT_EXPIRATION_TIME_SPAN,
     });

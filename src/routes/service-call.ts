@@ -54,6 +54,8 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
   const started = process.hrtime.bigint();
   const requestStartedAt: unknown = res.locals.requestStartedAt;
   if (typeof requestStartedAt === 'bigint') deps.metrics.observeGatewayOverhead(String(req.route?.path ?? ''), Number(started - requestStartedAt) / 1e9);
+  const span = req.span;
+  span?.calling({ service: target.prefix, requestModel: target.engine });
   return {
     target,
     call: {
@@ -66,7 +68,9 @@ export async function prepareServiceCall(deps: ServiceCallDeps, req: Request, re
       onUsage: (usage) => {
         req.settleLlmTokens?.(usage.total_tokens);
         deps.metrics.countLlmTokens(project, target.prefix, usage.total_tokens);
+        span?.usage(usage);
       },
+      ...(span ? { onResponseModel: (model: string) => span.responseModel(model), traceHeaders: span.headers() } : {}),
     },
     finish: (err) => {
       if (err === undefined) deps.metrics.observeUpstream(target.prefix, Number(process.hrtime.bigint() - started) / 1e9);

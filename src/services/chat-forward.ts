@@ -1,5 +1,5 @@
 import { readServerSentEvents } from './sse-reader.js';
-import { usageOf } from './openai-format.js';
+import { answerModelOf, usageOf } from './openai-format.js';
 import { MAX_ANSWER_BYTES, upstreamMessage, type Upstream } from './upstream.js';
 import type { ChatCompletionsRequest, ChatCompletionsResult, LlmUsage, ServiceCall } from './types.js';
 
@@ -28,7 +28,7 @@ export async function forwardChatCompletions(upstream: Upstream, request: ChatCo
   const estimated = (chunksSent: number): LlmUsage => ({ total_tokens: estimatedTokens(body, chunksSent) });
   let response: Awaited<ReturnType<Upstream['post']>>;
   try {
-    response = await upstream.post(options.path, body, call.secret, call.signal, call.byOperatorKey);
+    response = await upstream.post(options.path, body, call.secret, call.signal, call.byOperatorKey, call.traceHeaders);
   } catch (err) {
     if (call.signal.aborted) call.onUsage?.(estimated(0));
     throw err;
@@ -95,10 +95,12 @@ export function estimatedTokens(requestBody: string | Buffer, chunksSent: number
   return Math.ceil(Buffer.byteLength(requestBody) / 4) + chunksSent;
 }
 
-/** Reports the usage an answer (or usage chunk) carries; whether it carried one. */
+/** Reports the usage an answer (or usage chunk) carries, and the model it names; whether it carried a usage. */
 function reportUsage(call: ServiceCall, answer: unknown): boolean {
   const usage = usageOf(answer);
   if (usage) call.onUsage?.(usage);
+  const model = call.onResponseModel && answerModelOf(answer);
+  if (model) call.onResponseModel?.(model);
   return usage !== undefined;
 }
 

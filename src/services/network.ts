@@ -29,7 +29,7 @@ export class AisNetworkService implements AisService {
   async process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal> {
     const streaming = call.onProgress !== undefined;
     const body = JSON.stringify({ service: call.forward ?? { serviceId: call.engine }, request: { ...request, stream: streaming } });
-    const response = await this.upstream.post('/api/v1/process', body, call.secret, call.signal, call.byOperatorKey);
+    const response = await this.upstream.post('/api/v1/process', body, call.secret, call.signal, call.byOperatorKey, call.traceHeaders);
     if (!streaming) return reportRemoteUsage(this.upstream.parseAnswer((await this.upstream.readAll(response.body, call.signal)).toString('utf8')) as ResponseFinal, call);
 
     try {

@@ -61,6 +61,18 @@ export function chunkText(chunk: unknown): string {
 
 /** `usage` of a completion or of the usage chunk of a stream. */
 export function usageOf(value: unknown): LlmUsage | undefined {
-  const total = (value as { usage?: { total_tokens?: unknown } | null } | null)?.usage?.total_tokens;
-  return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? { total_tokens: total } : undefined;
+  const usage = (value as { usage?: { total_tokens?: unknown; prompt_tokens?: unknown; completion_tokens?: unknown } | null } | null)?.usage;
+  const total = usage?.total_tokens;
+  if (!isCount(total)) return undefined;
+  return { total_tokens: total, ...(isCount(usage?.prompt_tokens) ? { prompt_tokens: usage.prompt_tokens } : {}), ...(isCount(usage?.completion_tokens) ? { completion_tokens: usage.completion_tokens } : {}) };
+}
+
+/** The `model` a completion or chunk says answered. */
+export function answerModelOf(value: unknown): string | undefined {
+  const model = (value as { model?: unknown } | null)?.model;
+  return typeof model === 'string' && model.length > 0 ? model : undefined;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }

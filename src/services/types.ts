@@ -74,6 +74,10 @@ export interface ServiceCall {
   onProgress?: (event: ResponseEvent) => Promise<void>;
   /** receives the upstream's LLM-token usage once known (quotas, metrics) */
   onUsage?: (usage: LlmUsage) => void;
+  /** receives the model the upstream says answered, when it names one (tracing) */
+  onResponseModel?: (model: string) => void;
+  /** headers the upstream request carries for tracing (W3C traceparent), when tracing is on */
+  traceHeaders?: Record<string, string>;
 }
 
 /** An OpenAI chat completions request body: checked where it matters, the rest passed on as is. */
@@ -95,9 +99,11 @@ export interface ChatCompletionsRequest {
 /** A chat completion: one JSON body, or the `data:` payloads of an event stream (without `[DONE]`). */
 export type ChatCompletionsResult = { kind: 'json'; body: Buffer } | { kind: 'stream'; chunks: AsyncIterable<string> };
 
-/** OpenAI's `usage` numbers, the base of LLM-token quotas and metrics. */
+/** OpenAI's `usage` numbers, the base of LLM-token quotas and metrics (and of tracing's input/output counts). */
 export interface LlmUsage {
   total_tokens: number;
+  prompt_tokens?: number;
+  completion_tokens?: number;
 }
 
 export interface AisService {

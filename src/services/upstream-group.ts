@@ -90,7 +90,7 @@ export class UpstreamGroup implements Upstream {
     return this.options.serviceId;
   }
 
-  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey = false): Promise<Dispatcher.ResponseData> {
+  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey = false, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
     const deadline = this.clock() + this.options.budgetMs;
     const tried = new Set<MemberState>();
     let lastError: unknown;
@@ -103,7 +103,7 @@ export class UpstreamGroup implements Upstream {
       state.inFlight++;
       let response: Dispatcher.ResponseData;
       try {
-        response = await state.member.origin.post(path, body, byOperatorKey ? (state.member.operatorKey ?? secret) : secret, signal);
+        response = await state.member.origin.post(path, body, byOperatorKey ? (state.member.operatorKey ?? secret) : secret, signal, byOperatorKey, traceHeaders);
       } catch (err) {
         state.inFlight--;
         if (signal.aborted) {

@@ -37,8 +37,9 @@ export interface Upstream {
   /**
    * POSTs a JSON body to `<baseUrl><path>`; resolves with a 2xx response whose body is still to be
    * read. `byOperatorKey`: `secret` is the operator's key (an upstream with a key of its own uses that).
+   * `traceHeaders`: W3C trace context for the request, when tracing is on.
    */
-  post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey?: boolean): Promise<Dispatcher.ResponseData>;
+  post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData>;
   readAll(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<Buffer>;
   truncated(): UpstreamError;
   tooLarge(): UpstreamError;
@@ -73,8 +74,9 @@ export class UpstreamOrigin implements Upstream {
     return this.options.serviceId;
   }
 
-  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  /** `traceHeaders`: see Upstream.post; `byOperatorKey` does not matter here, an origin sends the secret it is given */
+  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, _byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { ...traceHeaders, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (secret !== undefined) {
       if (this.options.auth === 'api-key') headers['api-key'] = secret;
       else headers.authorization = `Bearer ${secret}`;

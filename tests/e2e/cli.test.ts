@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../helpers/clock.js';
+import { ROOT } from '../helpers/deploy-recipes.js';
+import { freePort } from '../helpers/ports.js';
 import { GatewayProcess } from '../helpers/gateway-process.js';
 import { TEST_SECRET, mint, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { DOCS_MINT_BODY, expectError, expectServes, getJson, runCli, tamperToken, useToken, type MintAnswer } from '../helpers/lifecycle-helpers.js';
@@ -236,6 +238,38 @@ describe.concurrent('CLI against a running gateway with the same secret', { time
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
     for (const command of ['serve', 'gen-secret', 'gen-key', 'mint', 'inspect', 'revoke']) expect(unknown.stderr).toContain(command);
   });
+
+  it('prints the usage and exits 0 for help, --help, -h, <command> --help and no command', async () => {
+    for (const args of [[], ['help'], ['--help'], ['-h'], ['mint', '--help'], ['revoke', '-h'], ['inspect', '--help']]) {
+      const res = await runCli(args);
+      expect(res.code, args.join(' ')).toBe(0);
+      expect(res.stdout, args.join(' ')).toContain('usage: aisbreaker-gateway <command>');
+      expect(res.stderr, args.join(' ')).toBe('');
+    }
+  });
+
+  it('refuses an unknown option or a missing value naming it, with the usage, exit 1', async () => {
+    const unknown = await runCli(['mint', '--client-rpx', '5']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("Unknown option '--client-rpx'");
+    expect(unknown.stderr).toContain('usage: aisbreaker-gateway');
+    const missing = await runCli(['mint', '--host']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--host');
+    expect(missing.stdout).not.toContain('aisbreaker_');
+  });
+
+  it('revoke --url to a gateway that is down names the address and the cause', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: {} }, { Authorization: `Bearer ${ADMIN_KEY}` });
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const res = await runCli(['revoke', token, '--url', down]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(`error: cannot reach the gateway at ${down}: ECONNREFUSED (is it running? --url names it)\n`);
+    expect(res.stderr).not.toContain(token);
+    const bad = await runCli(['revoke', token, '--url', 'localhost:3000']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--url "localhost:3000" is not an http(s) URL');
+  });
 });
 
 describe.concurrent('server secret: generated and persisted when unset, refused when too short', { timeout: 60_000 }, () => {
@@ -272,6 +306,31 @@ describe.concurrent('server secret: generated and persisted when unset, refused 
     // the file is kept: a restart (or any other process) uses the same secret
     expect(readFileSync(join(dataDir, 'secret'), 'utf8').trim()).toHaveLength(43);
   }, 60_000);
+
+  it('CLI mint elsewhere without AISBREAKER_SECRET refuses, naming the missing file, and creates none', async () => {
+    const elsewhere = mkdtempSync(join(dir, 'elsewhere-'));
+    const res = await runCli(['mint'], { AISBREAKER_SECRET: '' }, undefined, elsewhere);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`AISBREAKER_SECRET is not set and ${join(elsewhere, '.data/secret')} does not exist`);
+    expect(res.stdout).toBe('');
+    expect(existsSync(join(elsewhere, '.data'))).toBe(false);
+    const inspected = await runCli(['inspect', 'aisbreaker_x'], { AISBREAKER_SECRET: '' }, undefined, elsewhere);
+    expect(inspected.code).toBe(1);
+    expect(inspected.stderr).toContain('no server secret');
+  });
+
+  it('CLI mint in the server folder says which secret file it uses; the server accepts the token', async () => {
+    const folder = mkdtempSync(join(dir, 'server-'));
+    const gw = await GatewayProcess.run([process.execPath, join(ROOT, 'dist/main.js')], { env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0' }, cwd: folder });
+    try {
+      const res = await runCli(['mint', '--host', '127.0.0.1'], { AISBREAKER_SECRET: '' }, undefined, folder);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toBe(`note: AISBREAKER_SECRET is not set: using the secret the server generated, from ${join(folder, '.data/secret')}\n`);
+      await expectServes(gw.url, parseMinted(res.stdout).access_token);
+    } finally {
+      expect(await gw.stop()).toBe(0);
+    }
+  });
 
   it('refuses to start with a too-short secret, with a clear message that does not echo it', async () => {
     const error = await GatewayProcess.start({ AISBREAKER_SECRET: 'short-secret-123' }).then(

@@ -121,6 +121,11 @@ describe('web console', () => {
 
       await page.getByRole('button', { name: 'Mint token' }).click();
       await page.locator('#minted').waitFor({ state: 'visible' });
+      // in sight at once, above the long form (not below it)
+      const title = await page.locator('#minted-title').boundingBox();
+      expect(title?.y).toBeGreaterThanOrEqual(0);
+      expect((title?.y ?? 0) + (title?.height ?? 0)).toBeLessThanOrEqual(page.viewportSize()?.height ?? 0);
+      expect(await page.locator('#minted').evaluate((minted) => Boolean(minted.compareDocumentPosition(document.getElementById('mint-form') as Node) & Node.DOCUMENT_POSITION_FOLLOWING))).toBe(true);
       token = await page.getByRole('textbox', { name: 'New token' }).inputValue();
       expect(token).toMatch(/^aisbreaker_/);
       expect(await page.locator('#minted').textContent()).toContain('Shown once');
@@ -151,7 +156,8 @@ describe('web console', () => {
       expect(await page.getByRole('tab', { name: 'Inspect' }).getAttribute('aria-selected')).toBe('true');
       await page.locator('#token-info').waitFor({ state: 'visible' });
       expect(await page.locator('#info-status').textContent()).toContain('Active');
-      expect(await page.locator('#info-services li').allTextContents()).toEqual(['chat:openai.com']);
+      // its secret's service, and the ones any token may use
+      expect(await page.locator('#info-services li').allTextContents()).toEqual(['chat:openai.com', 'chat:dummy (no secret needed)', 'chat:echo (no secret needed)']);
       expect(await page.locator('#info-host').textContent()).toBe('127.0.0.1');
       expect(await page.locator('#info-name').textContent()).toBe('(unnamed)');
       expect(await page.locator('#info-scopes').textContent()).toBe('inference, analytics:read');
@@ -250,6 +256,11 @@ describe('web console', () => {
       expect(await page.locator('#minted').isHidden()).toBe(true);
       await shots.take(page, 'validation-error-limit');
 
+      // correcting the field takes its error away: it spoke of the old value
+      await perMinute.fill('5');
+      expect(await error.isHidden()).toBe(true);
+      expect(await perMinute.getAttribute('aria-invalid')).toBeNull();
+
       // a secret row: the API names serviceSecrets.0.serviceId, shown beside that row's service id
       await perMinute.fill('10');
       await page.getByRole('button', { name: 'Add service secret' }).click();
@@ -277,6 +288,32 @@ describe('web console', () => {
       await page.getByRole('button', { name: 'Mint token' }).click();
       await expect.poll(() => expiryError.textContent()).toContain('longer than this server allows');
       await shots.take(page, 'validation-error-expiry');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows every placeholder whole on a 390 px wide phone screen', async () => {
+    const context = await chromium.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US', timezoneId: 'UTC' });
+    try {
+      const page = await context.newPage();
+      await openConsole(page, gw.url);
+      await page.getByRole('button', { name: 'Add service secret' }).click();
+      const cut = await page.evaluate(() => {
+        const canvas = document.createElement('canvas').getContext('2d') as CanvasRenderingContext2D;
+        return [...document.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>('input[placeholder], textarea[placeholder]')]
+          .filter((field) => field.offsetParent !== null)
+          .filter((field) => {
+            const style = getComputedStyle(field);
+            canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+            const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            // a pixel to spare: a glyph at the very edge is cut off as it is drawn
+            return canvas.measureText(field.placeholder).width + 1 > room;
+          })
+          .map((field) => `${field.id}: "${field.placeholder}"`);
+      });
+      await shots.take(page, 'phone-390');
+      expect(cut).toEqual([]);
     } finally {
       await context.close();
     }

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -41,6 +43,36 @@ describe('API documentation', () => {
     const html = await res.text();
     expect(html).toContain('<code>/api/v1/oauth/token</code>');
     expect(html).toContain('<code>/api/v1/process</code>');
-    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3)/);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3|127\.0\.0\.1:)/);
+    // the way back
+    expect(html).toContain('<a href="/console/">&larr; Web console</a>');
+  });
+
+  it('shows an example per main operation, at the address it was asked at, and each runs as shown', async () => {
+    const html = await (await fetch(`${gw.url}/docs`)).text();
+    const examples = [...html.matchAll(/<pre class="example"><code>([^<]*)<\/code><\/pre>/g)].map((m) => unescapeHtml(m[1] ?? ''));
+    expect(examples.length).toBeGreaterThanOrEqual(8);
+    for (const example of examples) expect(example).toContain(`curl -s ${gw.url}/`);
+    const mintExample = examples.find((e) => e.startsWith('export TOKEN='));
+    const revokeExample = examples.find((e) => e.includes('/api/v1/oauth/revoke'));
+    // the mint example keeps the token for the others; printing it stands in for the shell keeping it
+    const minted = await run(`${mintExample ?? ''}; printf %s "$TOKEN"`, {});
+    expect(minted).toMatch(/^aisbreaker_/);
+    for (const example of examples.filter((e) => e !== mintExample && e !== revokeExample)) {
+      const answer = JSON.parse(await run(example, { TOKEN: minted })) as { success?: boolean; error?: unknown };
+      expect(answer.success, example).not.toBe(false);
+      expect(answer.error, example).toBeUndefined();
+    }
+    expect(JSON.parse(await run(revokeExample ?? '', { TOKEN: minted }))).toMatchObject({ revoked: true });
   });
 });
+
+function unescapeHtml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_all, name: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[name] ?? '');
+}
+
+/** A shell command line as a person would paste it; its stdout (the gateway runs in this process: never block it). */
+async function run(command: string, env: Record<string, string>): Promise<string> {
+  const { stdout } = await promisify(execFile)('sh', ['-c', command], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 10_000 });
+  return stdout;
+}

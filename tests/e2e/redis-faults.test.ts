@@ -110,6 +110,8 @@ describe('QUOTA_BACKEND_FAILURE=memory', () => {
     expect(await metric(url, 'aisbgw_quota_store_errors_total')).toBeGreaterThan(0);
     expect(outageLines(logs)).toHaveLength(1);
     expect(outageLines(logs)[0]).toContain('"policy":"memory"');
+    // the cause, not ioredis' queue state
+    expect(outageLines(logs)[0]).toMatch(new RegExp(`"reason":"Redis is unreachable: (connect ECONNREFUSED 127\\.0\\.0\\.1:${redis.port}|read ECONNRESET|the connection was closed)"`));
 
     await redis.restart();
     await eventually(() => decidedByRedis(url), 10_000, 'Redis deciding again');
@@ -121,6 +123,19 @@ describe('QUOTA_BACKEND_FAILURE=memory', () => {
     expect(await statusOf(await call(url, busy))).toBe(200);
     expect(await statusOf(await call(url, busy))).toBe(200);
     expect(outageLines(logs)).toHaveLength(2);
+  });
+
+  it('an instance without traffic logs the outage when the connection is lost, naming the cause, and its end (info) when Redis is back', async () => {
+    const { logs } = await start('memory');
+    await redis.kill();
+    await eventually(async () => outageLines(logs).length > 0, 5000, 'the outage logged');
+    expect(outageLines(logs)).toHaveLength(1);
+    expect(outageLines(logs)[0]).toMatch(new RegExp(`"reason":"Redis is unreachable: (connect ECONNREFUSED 127\\.0\\.0\\.1:${redis.port}|read ECONNRESET|the connection was closed)"`));
+    expect(logs.join('\n')).not.toContain("Stream isn't writeable");
+    await redis.restart();
+    await eventually(async () => logs.some((line) => line.includes('quota store recovered')), 5000, 'the recovery logged');
+    const recovered = JSON.parse(logs.find((line) => line.includes('quota store recovered')) ?? '{}') as { level?: number };
+    expect(recovered.level).toBe(30);
   });
 
   it('a token already refused by Redis stays refused when Redis dies: the remembered denial outlasts the outage start', async () => {
@@ -136,10 +151,13 @@ describe('QUOTA_BACKEND_FAILURE=memory', () => {
 
   it('Redis down at start: serves from memory, then uses Redis once it is there', async () => {
     await redis.kill();
-    const { url } = await start('memory');
+    const { url, logs } = await start('memory');
     const token = await mintLimited(url, { client: { requestsPerMinute: 2 } });
     expect(await statuses(3, () => call(url, token))).toEqual([200, 200, 429]);
     expect((await readyz(url)).status).toBe(200);
+    // the cause as the operator can act on it
+    expect(outageLines(logs)).toHaveLength(1);
+    expect(outageLines(logs)[0]).toContain(`"reason":"Redis is unreachable: connect ECONNREFUSED 127.0.0.1:${redis.port}"`);
     await redis.restart();
     await eventually(() => decidedByRedis(url), 10_000, 'Redis deciding after a start without it');
   });

@@ -8,10 +8,15 @@ const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export class GatewayProcess {
   readonly output: string[] = [];
 
-  private constructor(private readonly child: ChildProcess, readonly url: string) {}
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    /** signals go to the whole process group, as a terminal's Ctrl-C does (npm start: npm, sh, node) */
+    private readonly group: boolean,
+  ) {}
 
   static async start(env: Record<string, string>): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [MAIN], {
+    return GatewayProcess.run([process.execPath, MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
         AISBREAKER_SECRET: TEST_SECRET,
@@ -21,13 +26,26 @@ export class GatewayProcess {
         API_AUTH_FAILURE_LIMITS: 'off',
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
+  }
+
+  /**
+   * Any command line that ends up running the gateway (a Dockerfile's CMD, a systemd ExecStart),
+   * with exactly this environment, resolved once it logs that it listens.
+   */
+  static async run(command: string[], options: { env: Record<string, string>; cwd?: string; group?: boolean }): Promise<GatewayProcess> {
+    const [program = '', ...args] = command;
+    const group = options.group ?? false;
+    const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
+    const kill = (signal: NodeJS.Signals): void => {
+      if (group && child.pid !== undefined) process.kill(-child.pid, signal);
+      else child.kill(signal);
+    };
     const output: string[] = [];
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         // a gateway that never came up must not outlive the test
-        child.kill('SIGKILL');
+        kill('SIGKILL');
         reject(new Error(`gateway did not start:\n${output.join('\n')}`));
       }, 15_000);
       child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -41,13 +59,17 @@ export class GatewayProcess {
         }
       });
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`gateway exited with ${code}:\n${output.join('\n')}`));
       });
     });
     child.removeAllListeners('exit');
-    const gw = new GatewayProcess(child, `http://127.0.0.1:${port}`);
+    const gw = new GatewayProcess(child, `http://127.0.0.1:${port}`, group);
     gw.output.push(...output);
     child.stdout?.on('data', (chunk: string) => gw.output.push(...chunk.split('\n').filter(Boolean)));
     return gw;
@@ -58,7 +80,8 @@ export class GatewayProcess {
     if (this.child.exitCode !== null) return this.child.exitCode;
     return new Promise((resolve) => {
       this.child.once('exit', (code) => resolve(code));
-      this.child.kill(signal);
+      if (this.group && this.child.pid !== undefined) process.kill(-this.child.pid, signal);
+      else this.child.kill(signal);
     });
   }
 }

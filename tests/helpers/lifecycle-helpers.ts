@@ -234,10 +234,11 @@ export interface CliResult {
 }
 
 /** Runs `node dist/cli.js <args>` in a process of its own (build first). */
-export function runCli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, stdin?: string, cwd?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { PATH: process.env.PATH ?? '', AISBREAKER_SECRET: TEST_SECRET, ...env },
+      cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
