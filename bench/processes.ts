@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux almost always). */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** A server the benchmark started in a process of its own. */
 export interface BenchProcess {
@@ -7,6 +10,8 @@ export interface BenchProcess {
   pid: number;
   /** peak resident memory so far (VmHWM), in MB */
   peakRssMb(): number;
+  /** CPU time the process has used so far (user + system), in ms */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -41,6 +46,11 @@ export async function startProcess(args: string[], env: Record<string, string> =
   return {
     port,
     pid,
+    cpuMs: () => {
+      // /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks, after the parenthesized name
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    },
     peakRssMb: () => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);

@@ -26,11 +26,16 @@ const GATEWAY_MAIN = here('../dist/main.js');
 const chatBody = (stream: boolean): string =>
   JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], ...(stream ? { stream: true } : {}) });
 
-interface Row extends LoadResult {
+/** A run, with the serving process's CPU time per request served (the figure that holds still on a shared machine). */
+interface Measured extends LoadResult {
+  cpuUsPerRequest: number;
+}
+
+interface Row extends Measured {
   name: string;
   peakRssMb: number;
   /** every round, in order: ratios are taken round by round, between runs made side by side */
-  rounds: LoadResult[];
+  rounds: Measured[];
 }
 
 /** One scenario: a server, and what to send it. */
@@ -41,9 +46,12 @@ interface Scenario {
   body: string;
 }
 
-async function run(scenario: Scenario, durationSec: number): Promise<LoadResult> {
+async function run(scenario: Scenario, durationSec: number): Promise<Measured> {
   const spec = { url: `http://127.0.0.1:${scenario.server.port}/v1/chat/completions`, headers: { 'content-type': 'application/json', ...scenario.headers }, body: scenario.body, connections: CONNECTIONS };
-  return runLoad({ ...spec, durationSec });
+  const cpuBefore = scenario.server.cpuMs();
+  const result = await runLoad({ ...spec, durationSec });
+  const served = result.requestsPerSec * durationSec;
+  return { ...result, cpuUsPerRequest: served > 0 ? ((scenario.server.cpuMs() - cpuBefore) * 1000) / served : Number.NaN };
 }
 
 /**
@@ -52,17 +60,17 @@ async function run(scenario: Scenario, durationSec: number): Promise<LoadResult>
  */
 async function measureInterleaved(scenarios: Scenario[]): Promise<Row[]> {
   for (const scenario of scenarios) await run(scenario, WARMUP_SEC);
-  const runs = new Map<Scenario, LoadResult[]>(scenarios.map((s) => [s, []]));
+  const runs = new Map<Scenario, Measured[]>(scenarios.map((s) => [s, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const scenario of scenarios) {
       const result = await run(scenario, DURATION_SEC);
       runs.get(scenario)?.push(result);
-      console.error(`round ${round + 1} ${scenario.name}: ${result.requestsPerSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`);
+      console.error(`round ${round + 1} ${scenario.name}: ${result.requestsPerSec.toFixed(0)} req/s, ${result.cpuUsPerRequest.toFixed(0)} us CPU/request, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`);
     }
   }
   return scenarios.map((scenario) => {
     const sorted = [...(runs.get(scenario) ?? [])].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
-    const median = sorted[Math.floor(sorted.length / 2)] as LoadResult;
+    const median = sorted[Math.floor(sorted.length / 2)] as Measured;
     const errors = sorted.reduce((sum, r) => sum + r.errors, 0);
     const non2xx = sorted.reduce((sum, r) => sum + r.non2xx, 0);
     return { name: scenario.name, ...median, errors, non2xx, peakRssMb: scenario.server.peakRssMb(), rounds: runs.get(scenario) ?? [] };
@@ -117,6 +125,7 @@ async function main(): Promise<void> {
       { name: '1 mock upstream (direct)', server: mock, headers: { authorization: 'Bearer sk-bench' }, body: chatBody(false) },
       { name: '2 node:http + undici proxy', server: bare, headers: {}, body: chatBody(false) },
       { name: '3 minimal Express + undici proxy', server: minimal, headers: {}, body: chatBody(false) },
+      { name: '3s minimal Express + undici proxy, streaming', server: minimal, headers: {}, body: chatBody(true) },
       { name: '4 gateway, memory store', server: gatewayMemory, headers: await auth(gatewayMemory), body: chatBody(false) },
       { name: '5 gateway, Redis store', server: gatewayRedis, headers: redisAuth, body: chatBody(false) },
       { name: '6 gateway, Redis store, streaming', server: gatewayRedis, headers: redisAuth, body: chatBody(true) },
@@ -144,14 +153,18 @@ function report(rows: Row[], micro: Awaited<ReturnType<typeof runMicro>>, stream
     if (!row) throw new Error(`no row ${n}`);
     return row;
   };
-  const [r2, r3, r4, r5] = ['2', '3', '4', '5'].map(byNumber) as [Row, Row, Row, Row];
+  const [r2, r3, r3s, r4, r5, r6] = ['2 ', '3 ', '3s', '4', '5', '6'].map(byNumber) as [Row, Row, Row, Row, Row, Row];
   /** the median over rounds of a figure computed from the runs of one round */
   const perRound = (figure: (round: number) => number): number => {
     const values = r3.rounds.map((_, round) => figure(round)).sort((a, b) => a - b);
     return values[Math.floor(values.length / 2)] ?? Number.NaN;
   };
   const rps = (row: Row, round: number): number => row.rounds[round]?.requestsPerSec ?? Number.NaN;
+  const cpu = (row: Row, round: number): number => row.rounds[round]?.cpuUsPerRequest ?? Number.NaN;
   const ratios = {
+    'CPU/request: gateway memory / minimal Express (4)/(3)': perRound((i) => cpu(r4, i) / cpu(r3, i)),
+    'CPU/request: gateway Redis / minimal Express (5)/(3)': perRound((i) => cpu(r5, i) / cpu(r3, i)),
+    'CPU/request: gateway Redis streaming / Express streaming (6)/(3s)': perRound((i) => cpu(r6, i) / cpu(r3s, i)),
     'gateway memory / minimal Express (4)/(3)': perRound((i) => rps(r4, i) / rps(r3, i)),
     'gateway Redis / minimal Express (5)/(3)': perRound((i) => rps(r5, i) / rps(r3, i)),
     'gateway Redis / bare node:http (5)/(2)': perRound((i) => rps(r5, i) / rps(r2, i)),
@@ -159,10 +172,10 @@ function report(rows: Row[], micro: Awaited<ReturnType<typeof runMicro>>, stream
     'Redis quota check / six rate-limiter-flexible calls, 64 concurrent': micro.quotaRedis64PerSec / micro.rlfSixCallsRedis64PerSec,
   };
   console.log(`\naisbreaker-gateway benchmark (${generator}, ${CONNECTIONS} connections, median of ${ROUNDS} interleaved ${DURATION_SEC} s runs per scenario, ${seconds.toFixed(0)} s in all)\n`);
-  console.log('| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | non-2xx |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| scenario | req/s | CPU us/request | p50 ms | p99 ms | peak RSS MB | errors | non-2xx |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.requestsPerSec.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.peakRssMb.toFixed(0)} | ${r.errors} | ${r.non2xx} |`);
+    console.log(`| ${r.name} | ${r.requestsPerSec.toFixed(0)} | ${r.cpuUsPerRequest.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.peakRssMb.toFixed(0)} | ${r.errors} | ${r.non2xx} |`);
   }
   console.log('\n| ratio (median of the rounds\' ratios) | value |\n|---|---:|');
   for (const [name, value] of Object.entries(ratios)) console.log(`| ${name} | ${value.toFixed(2)} |`);
