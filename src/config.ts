@@ -48,6 +48,8 @@ export interface Config {
   expiryNoticeMs: number;
   /** METRICS_AUTH=on: /metrics needs a credential with the analytics:read scope */
   metricsAuth: boolean;
+  /** WORKERS: processes serving the one port together (node:cluster) */
+  workers: number;
   /** URL prefixes (origin + path, no trailing slash) a request may name as aisbreaker:network's `url`; ['*']: any */
   networkUrls: string[];
   /** serve callers without an aisbreaker token, as the original AIsBreaker server does */
@@ -58,6 +60,7 @@ export interface Config {
 }
 
 export const MIN_SECRET_LENGTH = 32;
+const MAX_WORKERS = 64;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** All problems of a config at once, one line each, so an operator fixes them in one go. */
@@ -210,6 +213,14 @@ export function loadConfig(env: Env = process.env): Config {
   const expiryNoticeMs = noticeText === 'off' ? 0 : parseTimeSpan(noticeText);
   if (expiryNoticeMs === undefined) problems.push(`AISBREAKER_EXPIRY_NOTICE: "${noticeText}" is not a time span like "7d" or "36h" (or "off")`);
 
+  const workersText = nonEmpty(env.WORKERS) ?? '1';
+  const workers = Number(workersText);
+  if (!/^\d+$/.test(workersText) || workers < 1 || workers > MAX_WORKERS) problems.push(`WORKERS: "${workersText}" is not a number of processes (1-${MAX_WORKERS})`);
+  // each process would count quotas of its own: N processes would admit N times every limit
+  else if (workers > 1 && redisUrl === undefined && redisClusterNodes.length === 0) {
+    problems.push(`WORKERS: ${workers} processes need a shared quota store (REDIS_URL or REDIS_CLUSTER_NODES); with the memory store each would count its own quotas`);
+  }
+
   const metricsAuthText = nonEmpty(env.METRICS_AUTH) ?? 'off';
   if (metricsAuthText !== 'on' && metricsAuthText !== 'off') problems.push(`METRICS_AUTH: must be "on" or "off", not "${metricsAuthText}"`);
 
@@ -239,6 +250,7 @@ export function loadConfig(env: Env = process.env): Config {
     authFailureLimits,
     expiryNoticeMs: expiryNoticeMs as number,
     metricsAuth: metricsAuthText === 'on',
+    workers,
     networkUrls,
     openAccess: openAccessText === 'on',
     openAccessClientLimits,

@@ -1,9 +1,15 @@
+import cluster from 'node:cluster';
 import { ConfigError, exitOnConfigProblems, loadConfig, type Config } from './config.js';
 
 /** Process entry of `npm start`. The settings are checked before the rest of the gateway is even loaded. */
 const config = await loadSettings();
-const { serve } = await import('./server.js');
-await serve(config);
+if (config.workers > 1 && cluster.isPrimary) {
+  // WORKERS=N: this process only supervises; each worker runs this file again as a whole gateway
+  (await import('./workers.js')).superviseWorkers(config);
+} else {
+  const { serve } = await import('./server.js');
+  await serve(config);
+}
 
 /**
  * The environment's settings, or exit. When they have problems, the config file's problems are
