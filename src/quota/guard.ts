@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { Request, RequestHandler, Response } from 'express';
 import { limitsForModel, type RequestedModel } from '../keys/directory.js';
@@ -41,6 +42,8 @@ export function clientAddress(req: Request): string {
  * "[2001:db8::5]:443") left off: a new connection must not be a new client.
  */
 export function clientOf(forwarded: string): string {
+  // the common case, checked natively: a plain IPv4 address is its own client (ipaddr.js costs ~1% of a request)
+  if (isIPv4(forwarded)) return forwarded;
   const address = withoutPort(forwarded);
   if (!ipaddr.isValid(address)) return forwarded;
   const parsed = ipaddr.process(address); // IPv4-mapped IPv6 -> IPv4
