@@ -30,8 +30,9 @@ import { consoleRoutes } from './routes/console.js';
 import { buildRegistry, parseCatalog } from './services/catalog.js';
 import type { UpstreamObserver } from './services/upstream-group.js';
 import { NetworkTargets } from './services/network-targets.js';
-import { DEFAULT_SERVICE, type ServiceRegistry } from './services/registry.js';
+import { DEFAULT_DEFAULTS, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
+import { anthropicRoutes } from './routes/anthropic.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
 import type { Tracing } from './tracing/otel.js';
@@ -102,8 +103,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       else logger.info({ service, upstream }, 'upstream back in rotation (circuit closed)');
     },
   };
-  const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, env: process.env, observer };
-  let registry = buildRegistry({}, DEFAULT_SERVICE, catalogEnvironment);
+  const catalogEnvironment = { openaiBaseUrl: config.openaiBaseUrl, openaiApiKey: config.openaiApiKey, anthropicBaseUrl: config.anthropicBaseUrl, anthropicApiKey: config.anthropicApiKey, env: process.env, observer };
+  let registry = buildRegistry({}, DEFAULT_DEFAULTS, catalogEnvironment);
   let appliedCatalog = '';
   // requests that picked replaced services may still be passing their quota checks: their pools
   // close later (each also lets its in-flight calls finish first), or at shutdown
@@ -124,7 +125,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (catalog === appliedCatalog) return;
         appliedCatalog = catalog;
         retire(registry);
-        registry = buildRegistry(parsed.services, parsed.defaultService, catalogEnvironment);
+        registry = buildRegistry(parsed.services, parsed.defaults, catalogEnvironment);
       },
     };
   };
@@ -159,6 +160,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
   const networkTargets = new NetworkTargets(config.networkUrls);
   app.use(openAiRoutes(guard, serviceCalls));
+  app.use(anthropicRoutes(guard, serviceCalls));
   app.use(processRoutes(guard, { ...serviceCalls, networkTargets }));
   const tokenDeps = { metrics, admin, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };
   app.use(oauthRoutes({ ...tokenDeps, keyring, logger, mintLimits, hostOf }));

@@ -37,6 +37,8 @@ export interface Config {
   trustForwardedHost: boolean;
   openaiBaseUrl: string;
   openaiApiKey: string | undefined;
+  anthropicBaseUrl: string;
+  anthropicApiKey: string | undefined;
   logLevel: string;
   /** how long in-flight requests and streams may take to finish after SIGTERM/SIGINT */
   shutdownGraceMs: number;
@@ -171,6 +173,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http(s) URL`);
   }
 
+  const anthropicBaseUrl = nonEmpty(env.ANTHROPIC_BASE_URL) ?? 'https://api.anthropic.com';
+  if (!isHttpUrl(anthropicBaseUrl)) {
+    problems.push(`ANTHROPIC_BASE_URL: "${anthropicBaseUrl}" is not an http(s) URL`);
+  }
+
   const redisUrl = nonEmpty(env.REDIS_URL);
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push('REDIS_URL: must start with redis:// or rediss://');
@@ -244,6 +251,8 @@ export function loadConfig(env: Env = process.env): Config {
     trustForwardedHost,
     openaiBaseUrl: openaiBaseUrl.replace(/\/+$/, ''),
     openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
+    anthropicBaseUrl: anthropicBaseUrl.replace(/\/+$/, ''),
+    anthropicApiKey: nonEmpty(env.ANTHROPIC_API_KEY),
     logLevel,
     shutdownGraceMs,
     mintLimits,

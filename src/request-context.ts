@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { nameOf } from './auth/principal.js';
 import { ApiError, sendError } from './errors.js';
@@ -94,17 +94,22 @@ interface BodyParserError {
 }
 
 /** Every error becomes the one envelope; unexpected ones are logged and hidden behind a 500. */
-export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-  const apiError = toApiError(err, req.requestId);
-  if (apiError.status >= 500 && apiError.code === 'INTERNAL_ERROR') {
-    req.log?.error({ err }, 'unhandled error');
-  }
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  sendError(res, apiError);
-};
+export const errorHandler: ErrorRequestHandler = errorHandlerSending(sendError);
+
+/** An error handler answering in an API's own error shape (`send`), as `errorHandler` does in ours. */
+export function errorHandlerSending(send: (res: Response, err: ApiError) => void): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const apiError = toApiError(err, req.requestId);
+    if (apiError.status >= 500 && apiError.code === 'INTERNAL_ERROR') {
+      req.log?.error({ err }, 'unhandled error');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    send(res, apiError);
+  };
+}
 
 function toApiError(err: unknown, requestId: string | undefined): ApiError {
   if (err instanceof ApiError) return err;

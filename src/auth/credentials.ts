@@ -5,23 +5,26 @@ import { fingerprint } from './principal.js';
 /** Longest credential accepted; longer ones are refused before any work is done on them. */
 export const MAX_CREDENTIAL_LENGTH = 10_000;
 
+/** Headers that carry a bare credential: Azure's `Api-Key`, Anthropic's `x-api-key`. */
+const KEY_HEADERS = ['api-key', 'x-api-key'] as const;
+
 /**
- * The caller's credential from `Authorization: Bearer <x>` or `Api-Key: <x>`, never from the
- * query string. Ambiguity is refused rather than guessed: two Authorization headers, or two
- * headers naming different credentials.
+ * The caller's credential from `Authorization: Bearer <x>`, `Api-Key: <x>` or `x-api-key: <x>`
+ * (what the Anthropic SDK sends), never from the query string. Ambiguity is refused rather than
+ * guessed: a header given twice, or two headers naming different credentials.
  */
 export function extractCredential(req: Request): string | undefined {
   const authorization = req.headersDistinct['authorization'];
-  const apiKey = req.headersDistinct['api-key'];
-  if ((authorization?.length ?? 0) > 1 || (apiKey?.length ?? 0) > 1) {
-    throw invalidCredential('send exactly one Authorization or Api-Key header');
+  const keyHeaders = KEY_HEADERS.map((name) => req.headersDistinct[name]);
+  if ((authorization?.length ?? 0) > 1 || keyHeaders.some((values) => (values?.length ?? 0) > 1)) {
+    throw invalidCredential('send exactly one Authorization, Api-Key or x-api-key header');
   }
   const fromAuthorization = authorization?.[0] === undefined ? undefined : bearerValue(authorization[0]);
-  const fromApiKey = apiKey?.[0]?.trim() || undefined;
-  if (fromAuthorization !== undefined && fromApiKey !== undefined && fromAuthorization !== fromApiKey) {
-    throw invalidCredential('Authorization and Api-Key headers name different credentials');
+  const named = [fromAuthorization, ...keyHeaders.map((values) => values?.[0]?.trim() || undefined)].filter((value) => value !== undefined);
+  if (named.some((value) => value !== named[0])) {
+    throw invalidCredential('Authorization, Api-Key and x-api-key headers name different credentials');
   }
-  const credential = fromAuthorization ?? fromApiKey;
+  const credential = named[0];
   if (credential !== undefined && credential.length > MAX_CREDENTIAL_LENGTH) {
     throw invalidCredential(`credential longer than ${MAX_CREDENTIAL_LENGTH} chars`, fingerprint(credential));
   }

@@ -34,3 +34,21 @@ export function setRateLimitHeaders(res: Response, statuses: CounterStatus[]): v
     });
   }
 }
+
+/** Ours as Anthropic names them: x-ratelimit-{limit,remaining,reset}-{requests,tokens} -> anthropic-ratelimit-{requests,tokens}-{...}. */
+const ANTHROPIC_FIELDS = ['limit', 'remaining', 'reset'] as const;
+
+/**
+ * Anthropic's rate-limit headers beside ours, for the Anthropic routes (its SDKs and Claude Code
+ * read them): the same limits, the reset as an RFC 3339 time instead of seconds from now.
+ */
+export function setAnthropicRateLimitHeaders(res: Response, nowMs: number): void {
+  for (const unit of ['requests', 'tokens'] as const) {
+    for (const field of ANTHROPIC_FIELDS) {
+      const value = res.getHeader(`x-ratelimit-${field}-${unit}`);
+      if (typeof value !== 'string') continue;
+      const anthropicValue = field === 'reset' ? new Date(nowMs + 1000 * parseInt(value, 10)).toISOString().replace(/\.\d{3}Z$/, 'Z') : value;
+      res.setHeader(`anthropic-ratelimit-${unit}-${field}`, anthropicValue);
+    }
+  }
+}

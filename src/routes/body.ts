@@ -44,6 +44,24 @@ export function jsonBody(limitBytes: number, acceptedTypes: string[] = ['applica
   return [requireType, express.json({ limit: limitBytes, type: acceptedTypes, strict: true, verify })];
 }
 
+const UNICODE_ESCAPE = Buffer.from('\\u');
+
+/**
+ * Whether the bytes as received mean to any JSON parser what the gateway checked: each key it
+ * decides on (`checkedKeys`, as JSON-quoted bytes) appears at most once, and no \u escape can
+ * spell one in disguise. (Parsers differ on duplicate keys: the gateway takes the last "model",
+ * an upstream might take the first.)
+ */
+export function saysWhatWasChecked(raw: Buffer, checkedKeys: Buffer[]): boolean {
+  if (raw.includes(UNICODE_ESCAPE)) return false;
+  return checkedKeys.every((key) => raw.indexOf(key) === raw.lastIndexOf(key));
+}
+
+/** Keys as `saysWhatWasChecked` looks for them. */
+export function quotedKeys(...keys: string[]): Buffer[] {
+  return keys.map((key) => Buffer.from(JSON.stringify(key)));
+}
+
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /** RFC 7009/7662 endpoints take a form body; JSON is accepted too. Flat fields only. */

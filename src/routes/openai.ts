@@ -1,16 +1,16 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod/v4';
 import { secretForService } from '../auth/service-secret.js';
-import { ApiError, errorEnvelope } from '../errors.js';
+import { errorEnvelope } from '../errors.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import type { ServiceRegistry, ServiceTarget } from '../services/registry.js';
 import type { ChatCompletionsBody, ChatCompletionsRequest } from '../services/types.js';
-import { assertNoLookalikeKeys, jsonBody, MB } from './body.js';
-import { prepareServiceCall, withFallbacks, type PreparedCall, type ServiceCallDeps } from './service-call.js';
-import { SseWriter } from './sse.js';
+import { assertNoLookalikeKeys, jsonBody, MB, quotedKeys, saysWhatWasChecked } from './body.js';
+import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
+import { relay, type StreamFraming } from './relay.js';
 
-const MAX_MESSAGES = 2048;
+export const MAX_MESSAGES = 2048;
 export const MAX_CHAT_BODY = 4 * MB;
 
 /**
@@ -45,37 +45,11 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
     const target = deps.registry().resolveModel(body.model);
     const first = await prepareServiceCall(deps, req, res, target);
     const raw = req.rawBody;
-    const unchanged = target.engine === body.model && stream !== null && stream_options !== null && raw !== undefined && saysWhatWasChecked(raw);
+    const unchanged = target.engine === body.model && stream !== null && stream_options !== null && raw !== undefined && saysWhatWasChecked(raw, CHECKED_KEYS);
     // a fallback gets the same call with its own model
     const requestFor = (to: ServiceTarget): ChatCompletionsRequest => (to === target && unchanged ? { body, raw } : { body: { ...body, model: to.engine } });
 
-    let sse: SseWriter | undefined;
-    // the call that answered, once one did: withFallbacks finishes those that failed before
-    let prepared: PreparedCall | undefined;
-    try {
-      const answered = await withFallbacks(deps, req, res, first, (call) => call.target.service.chatCompletions(requestFor(call.target), call.call));
-      prepared = answered.prepared;
-      const result = answered.result;
-      if (result.kind === 'json') {
-        res.status(200).set('Content-Type', 'application/json; charset=utf-8').end(result.body);
-      } else {
-        for await (const data of result.chunks) {
-          sse ??= new SseWriter(res);
-          await sse.sendInTurn(undefined, data, prepared.call.signal);
-        }
-        (sse ??= new SseWriter(res)).send(undefined, '[DONE]');
-      }
-      prepared.finish();
-    } catch (err) {
-      prepared?.finish(err);
-      if (first.call.signal.aborted) return;
-      // before the first event the error keeps its status; after it, OpenAI's way: an event carrying `error`
-      if (sse === undefined) throw err;
-      sse.send(undefined, { error: errorEnvelope(err instanceof ApiError ? err : new ApiError(502, 'UPSTREAM_ERROR', 'the service failed')).error });
-      if (!(err instanceof ApiError)) req.log?.error({ err }, 'service failed while streaming');
-    } finally {
-      sse?.end();
-    }
+    await relay(req, res, deps, first, (call) => call.target.service.chatCompletions(requestFor(call.target), call.call), OPENAI_STREAM);
   });
 
   router.get('/v1/models', ...guard, (req, res) => {
@@ -87,20 +61,12 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
   return router;
 }
 
+/** OpenAI's streams end with `data: [DONE]`; a failure in one is a chunk carrying `error`. */
+const OPENAI_STREAM: StreamFraming = { done: '[DONE]', errorEvent: (err) => ({ data: JSON.stringify({ error: errorEnvelope(err).error }) }) };
+
 /** The fields the gateway decides on: what it checks must be what the upstream reads. */
 const DECIDED_KEYS = ['model', 'stream', 'stream_options'];
-const CHECKED_KEYS = DECIDED_KEYS.map((key) => Buffer.from(`"${key}"`));
-const UNICODE_ESCAPE = Buffer.from('\\u');
-
-/**
- * Whether the bytes as received mean to any JSON parser what the gateway checked: each key it
- * decides on appears at most once, and no \u escape can spell one in disguise. (Parsers differ on
- * duplicate keys: the gateway takes the last "model", an upstream might take the first.)
- */
-function saysWhatWasChecked(raw: Buffer): boolean {
-  if (raw.includes(UNICODE_ESCAPE)) return false;
-  return CHECKED_KEYS.every((key) => raw.indexOf(key) === raw.lastIndexOf(key));
-}
+const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
 
 /**
  * The models a credential may use: for a token, every service it has a secret for (or that needs

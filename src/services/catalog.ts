@@ -3,10 +3,11 @@ import { isHttpUrl } from '../config.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { createDummyService, createEchoService } from './local-chat.js';
 import { AisNetworkService } from './network.js';
+import { AnthropicService } from './anthropic.js';
 import { OpenAiCompatibleService } from './openai.js';
-import { DEFAULT_SERVICE, ServiceRegistry } from './registry.js';
+import { DEFAULT_DEFAULTS, DEFAULT_MESSAGES_SERVICE, DEFAULT_SERVICE, ServiceRegistry, type ServiceDefaults } from './registry.js';
 import { UpstreamGroup, type UpstreamObserver } from './upstream-group.js';
-import { DEFAULT_TIMEOUTS, UpstreamOrigin, type Upstream, type UpstreamTimeouts } from './upstream.js';
+import { DEFAULT_TIMEOUTS, UpstreamOrigin, type Upstream, type UpstreamAuth, type UpstreamTimeouts } from './upstream.js';
 
 /**
  * The services an operator offers: the built-in ones, then the `services` section of the config
@@ -16,15 +17,17 @@ import { DEFAULT_TIMEOUTS, UpstreamOrigin, type Upstream, type UpstreamTimeouts 
  * "services": {
  *   "chat:openai.com": { "kind": "openai", "baseUrl": "https://api.openai.com/v1", "models": ["gpt-4o-mini"] },
  *   "chat:ollama":     { "kind": "openai", "baseUrl": "http://127.0.0.1:11434/v1", "defaultModel": "llama3:8b" },
+ *   "chat:anthropic.com": { "kind": "anthropic", "baseUrl": "https://api.anthropic.com", "models": ["claude-sonnet-4-5"] },
  *   "aisbreaker:network": { "kind": "aisbreaker", "baseUrl": "https://gateway.example.com" }
  * },
- * "defaults": { "service": "chat:openai.com" }
+ * "defaults": { "service": "chat:openai.com", "messagesService": "chat:anthropic.com" }
  * ```
  */
 
 const MAX_SERVICES = 256;
 const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_OPENAI_MODEL = 'gpt-4o-mini';
+const DEFAULT_ANTHROPIC_MODEL = 'claude-sonnet-4-5';
 
 const httpUrl = z.string().max(2048).refine(isHttpUrl, { error: 'must be an http(s) URL' });
 const engineName = z.string().min(1).max(MAX_SERVICE_ID_LENGTH);
@@ -83,6 +86,17 @@ const serviceSchema = z.discriminatedUnion('kind', [
     })
     .strict()
     .refine(oneOrigin, ONE_ORIGIN),
+  z
+    .object({
+      kind: z.literal('anthropic'),
+      ...upstreamFields,
+      defaultModel: engineName.optional(),
+      models: z.array(engineName).max(1024).optional(),
+      /** the environment variable holding the server's own key, for operator API keys */
+      operatorKeyEnv: envName.optional(),
+    })
+    .strict()
+    .refine(oneOrigin, ONE_ORIGIN),
   z.object({ kind: z.literal('aisbreaker'), ...upstreamFields }).strict().refine(oneOrigin, ONE_ORIGIN),
   z.object({ kind: z.enum(['dummy', 'echo']), streamDelayMs: z.number().int().min(0).max(10_000).optional() }).strict(),
 ]);
@@ -94,7 +108,7 @@ const serviceIdKey = z
 
 const catalogSchema = z.object({
   services: z.record(serviceIdKey, serviceSchema).optional(),
-  defaults: z.object({ service: z.string().max(MAX_SERVICE_ID_LENGTH).optional() }).strict().optional(),
+  defaults: z.object({ service: z.string().max(MAX_SERVICE_ID_LENGTH).optional(), messagesService: z.string().max(MAX_SERVICE_ID_LENGTH).optional() }).strict().optional(),
 });
 
 export type ServiceConfig = z.infer<typeof serviceSchema>;
@@ -102,31 +116,43 @@ export type ServiceConfig = z.infer<typeof serviceSchema>;
 export interface CatalogEnvironment {
   openaiBaseUrl: string;
   openaiApiKey: string | undefined;
+  anthropicBaseUrl: string;
+  anthropicApiKey: string | undefined;
   /** where `operatorKeyEnv` names are looked up */
   env: Record<string, string | undefined>;
   /** told about the calls, failures, retries and circuits of services with several upstreams */
   observer?: UpstreamObserver;
 }
 
-/** The built-in services: chat:dummy, chat:echo, and chat:openai.com at OPENAI_BASE_URL. */
+/** The built-in services: chat:dummy, chat:echo, chat:openai.com at OPENAI_BASE_URL and chat:anthropic.com at ANTHROPIC_BASE_URL. */
 function builtInServices(environment: CatalogEnvironment): Record<string, ServiceConfig> {
   return {
     'chat:dummy': { kind: 'dummy' },
     'chat:echo': { kind: 'echo' },
     [DEFAULT_SERVICE]: { kind: 'openai', baseUrl: environment.openaiBaseUrl },
+    [DEFAULT_MESSAGES_SERVICE]: { kind: 'anthropic', baseUrl: environment.anthropicBaseUrl },
   };
 }
 
+/**
+ * The server's own key for a service, serving operator keys only: its `operatorKeyEnv`, or the
+ * built-in services' variable; with upstreams of their own keys only, an operator API key is served by those.
+ */
+function operatorKeyOf(serviceId: string, config: { operatorKeyEnv?: string | undefined; upstreams?: { operatorKeyEnv?: string | undefined }[] | undefined }, environment: CatalogEnvironment): string | undefined {
+  const builtIn = serviceId === DEFAULT_SERVICE ? environment.openaiApiKey : serviceId === DEFAULT_MESSAGES_SERVICE ? environment.anthropicApiKey : undefined;
+  const serviceKey = config.operatorKeyEnv !== undefined ? environment.env[config.operatorKeyEnv] : builtIn;
+  return serviceKey || config.upstreams?.map((u) => (u.operatorKeyEnv === undefined ? undefined : environment.env[u.operatorKeyEnv])).find((key) => key) || undefined;
+}
+
 /** Validates the `services` and `defaults` sections; one problem per line, naming the serviceId. */
-export function parseCatalog(file: Record<string, unknown>): { services: Record<string, ServiceConfig>; defaultService: string } | { problems: string[] } {
+export function parseCatalog(file: Record<string, unknown>): { services: Record<string, ServiceConfig>; defaults: ServiceDefaults } | { problems: string[] } {
   const parsed = catalogSchema.safeParse({ services: file.services, defaults: file.defaults });
   if (!parsed.success) return { problems: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) };
   const services = parsed.data.services ?? {};
   if (Object.keys(services).length > MAX_SERVICES) return { problems: [`services: at most ${MAX_SERVICES} services`] };
-  const defaultService = parsed.data.defaults?.service ?? DEFAULT_SERVICE;
-  const known = new Set(['chat:dummy', 'chat:echo', DEFAULT_SERVICE, ...Object.keys(services)]);
-  if (!known.has(defaultService)) return { problems: [`defaults.service: "${defaultService}" is not a service of this server`] };
-  const problems: string[] = [];
+  const defaults = { ...DEFAULT_DEFAULTS, ...parsed.data.defaults };
+  const known = new Set(['chat:dummy', 'chat:echo', DEFAULT_SERVICE, DEFAULT_MESSAGES_SERVICE, ...Object.keys(services)]);
+  const problems = (['service', 'messagesService'] as const).filter((field) => !known.has(defaults[field])).map((field) => `defaults.${field}: "${defaults[field]}" is not a service of this server`);
   for (const [serviceId, config] of Object.entries(services)) {
     if (!('fallbacks' in config) || config.fallbacks === undefined) continue;
     config.fallbacks.forEach((fallback, i) => {
@@ -135,13 +161,12 @@ export function parseCatalog(file: Record<string, unknown>): { services: Record<
       else if (!known.has(fallback.service)) problems.push(`${field}: "${fallback.service}" is not a service of this server`);
     });
   }
-  if (problems.length > 0) return { problems };
-  return { services, defaultService };
+  return problems.length > 0 ? { problems } : { services, defaults };
 }
 
 /** A registry of the built-in services overlaid with the configured ones (each with its own connection pool). */
-export function buildRegistry(configured: Record<string, ServiceConfig>, defaultService: string, environment: CatalogEnvironment): ServiceRegistry {
-  const registry = new ServiceRegistry(defaultService);
+export function buildRegistry(configured: Record<string, ServiceConfig>, defaults: ServiceDefaults, environment: CatalogEnvironment): ServiceRegistry {
+  const registry = new ServiceRegistry(defaults);
   for (const [serviceId, config] of Object.entries({ ...builtInServices(environment), ...configured })) {
     switch (config.kind) {
       case 'dummy':
@@ -156,10 +181,12 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
           models: config.models ?? [],
           streamUsage: config.streamUsage ?? true,
         });
-        const serviceKey = config.operatorKeyEnv !== undefined ? environment.env[config.operatorKeyEnv] : serviceId === DEFAULT_SERVICE ? environment.openaiApiKey : undefined;
-        // with upstreams of their own keys only, an operator API key is served by those
-        const operatorKey = serviceKey || config.upstreams?.map((u) => (u.operatorKeyEnv === undefined ? undefined : environment.env[u.operatorKeyEnv])).find((key) => key);
-        registry.register(serviceId, service, operatorKey || undefined, config.fallbacks);
+        registry.register(serviceId, service, operatorKeyOf(serviceId, config, environment), config.fallbacks);
+        break;
+      }
+      case 'anthropic': {
+        const service = new AnthropicService(upstream(serviceId, config, 'x-api-key', environment), { defaultEngine: config.defaultModel ?? DEFAULT_ANTHROPIC_MODEL, models: config.models ?? [] });
+        registry.register(serviceId, service, operatorKeyOf(serviceId, config, environment), config.fallbacks);
         break;
       }
       case 'aisbreaker':
@@ -170,10 +197,10 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
   return registry;
 }
 
-type UpstreamConfig = Extract<ServiceConfig, { kind: 'openai' | 'aisbreaker' }>;
+type UpstreamConfig = Extract<ServiceConfig, { kind: 'openai' | 'anthropic' | 'aisbreaker' }>;
 
 /** A service's upstream: one origin, or a group of them (`upstreams`) balanced, retried and circuit-broken. */
-function upstream(serviceId: string, config: UpstreamConfig, auth: 'bearer' | 'api-key', environment: CatalogEnvironment, chained = false): Upstream {
+function upstream(serviceId: string, config: UpstreamConfig, auth: UpstreamAuth, environment: CatalogEnvironment, chained = false): Upstream {
   const origin = (fields: { baseUrl: string; timeouts?: Partial<UpstreamTimeouts> | undefined; maxConnections?: number | undefined }): UpstreamOrigin =>
     new UpstreamOrigin({
       serviceId,

@@ -1,7 +1,7 @@
 import { sleepUnlessAborted } from '../clock.js';
 import { decodeConversationState, encodeConversationState, textMessages, type Message } from './conversation.js';
 import { completionChunk, completionId, completionObject, conversationOf } from './openai-format.js';
-import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
+import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseFinal, ServiceCall, StreamEvent } from './types.js';
 
 /**
  * A chat service answered inside the gateway, no upstream: the base of chat:dummy and
@@ -10,6 +10,7 @@ import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, Process
 export class LocalChatService implements AisService {
   readonly needsSecret = false;
   readonly defaultEngine = 'default';
+  readonly forwards = [];
 
   constructor(
     private readonly answer: (lastUserText: string, history: Message[]) => string,
@@ -44,12 +45,12 @@ export class LocalChatService implements AisService {
     }
     const chunk = (delta: { role?: string; content?: string }, finish: 'stop' | null): string => JSON.stringify(completionChunk(id, model, created, delta, finish));
     const words = this.words(text, call.signal);
-    async function* chunks(): AsyncGenerator<string> {
-      yield chunk({ role: 'assistant', content: '' }, null);
-      for await (const { word } of words) yield chunk({ content: word }, null);
-      yield chunk({}, 'stop');
+    async function* chunks(): AsyncGenerator<StreamEvent> {
+      yield { data: chunk({ role: 'assistant', content: '' }, null) };
+      for await (const { word } of words) yield { data: chunk({ content: word }, null) };
+      yield { data: chunk({}, 'stop') };
     }
-    return { kind: 'stream', chunks: chunks() };
+    return { kind: 'stream', events: chunks() };
   }
 
   private answerTo(history: Message[]): string {

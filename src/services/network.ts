@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import { forwardChatCompletions } from './chat-forward.js';
+import { forwardChatCompletions } from './forward.js';
 import { readServerSentEvents } from './sse-reader.js';
 import { isChainedErrorCode, MAX_ANSWER_BYTES, upstreamMessage, type Upstream } from './upstream.js';
 import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, ProcessRequest, ResponseEvent, ResponseFinal, ServiceCall } from './types.js';
@@ -17,6 +17,7 @@ import type { AisService, ChatCompletionsRequest, ChatCompletionsResult, Process
 export class AisNetworkService implements AisService {
   readonly needsSecret = true;
   readonly defaultEngine = undefined;
+  readonly forwards = [];
 
   constructor(private readonly upstream: Upstream) {}
 

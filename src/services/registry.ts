@@ -28,6 +28,21 @@ export interface ServiceTarget extends RegisteredService {
 
 /** The service a bare OpenAI model name ("gpt-4o-mini") belongs to, unless configured otherwise. */
 export const DEFAULT_SERVICE = 'chat:openai.com';
+/** The service a bare model name on /v1/messages ("claude-sonnet-4-5") belongs to, unless configured otherwise. */
+export const DEFAULT_MESSAGES_SERVICE = 'chat:anthropic.com';
+
+/** Where bare model names go that no service lists: per API family (`defaults` of the config file). */
+export interface ServiceDefaults {
+  /** the OpenAI routes */
+  service: string;
+  /** /v1/messages */
+  messagesService: string;
+}
+
+export const DEFAULT_DEFAULTS: ServiceDefaults = { service: DEFAULT_SERVICE, messagesService: DEFAULT_MESSAGES_SERVICE };
+
+/** Which API family a request came in by: its bare model names default differently. */
+export type ApiFamily = 'openai' | 'messages';
 
 /**
  * Services by serviceId prefix ("task:vendor" or "task:vendor/engine"); the longest registered
@@ -35,11 +50,14 @@ export const DEFAULT_SERVICE = 'chat:openai.com';
  */
 export class ServiceRegistry {
   private readonly services = new Map<string, RegisteredService>();
+  /** bare model name -> the first service (by serviceId) whose `models` lists it; built on first use */
+  private listedModels: Map<string, RegisteredService> | undefined;
 
-  constructor(readonly defaultService = DEFAULT_SERVICE) {}
+  constructor(readonly defaults: ServiceDefaults = DEFAULT_DEFAULTS) {}
 
   register(prefix: string, service: AisService, operatorSecret?: string, fallbacks: readonly Fallback[] = []): this {
     this.services.set(prefix, { prefix, service, operatorSecret, fallbacks });
+    this.listedModels = undefined;
     return this;
   }
 
@@ -71,18 +89,28 @@ export class ServiceRegistry {
       throw invalidRequest(field, `"${best.prefix}" needs what to use after it: "${best.prefix}/<${best.service.defaultEngine === undefined ? 'serviceId' : 'model'}>"`);
     }
     // "chat:openai.com/chat:dummy" is no model of the default service that a bare "chat:dummy" could name
-    const bareModel = best.prefix === this.defaultService && named !== undefined && !this.looksLikeServiceId(named) ? named : undefined;
+    const bareModel = best.prefix === this.defaults.service && named !== undefined && !this.looksLikeServiceId(named) ? named : undefined;
     return { ...best, serviceId, engine, ...(bareModel !== undefined ? { bareModel } : {}) };
   }
 
   /**
-   * An OpenAI `model`: a serviceId ("chat:openai.com/gpt-4o-mini", "chat:dummy") or a bare model
-   * name of the default service ("gpt-4o-mini", "meta-llama/Llama-3-8B"), passed on unchanged.
+   * A request's `model`: a serviceId ("chat:openai.com/gpt-4o-mini", "chat:dummy") or a bare model
+   * name ("gpt-4o-mini", "meta-llama/Llama-3-8B"), passed on unchanged to the service whose
+   * `models` lists it, else to the default service of the request's API family.
    */
-  resolveModel(model: string): ServiceTarget {
+  resolveModel(model: string, family: ApiFamily = 'openai'): ServiceTarget {
     if (this.looksLikeServiceId(model)) return this.resolve(model, 'model');
-    const target = this.resolve(this.defaultService, 'model');
-    return { ...target, serviceId: `${target.prefix}/${model}`, engine: model, bareModel: model };
+    this.listedModels ??= this.indexListedModels();
+    const prefix = this.listedModels.get(model)?.prefix ?? (family === 'messages' ? this.defaults.messagesService : this.defaults.service);
+    const target = this.resolve(prefix, 'model');
+    // a role's bare model name grants that model of the default service only
+    return { ...target, serviceId: `${target.prefix}/${model}`, engine: model, ...(target.prefix === this.defaults.service ? { bareModel: model } : {}) };
+  }
+
+  private indexListedModels(): Map<string, RegisteredService> {
+    const index = new Map<string, RegisteredService>();
+    for (const entry of this.entries()) for (const model of entry.service.models()) if (!index.has(model)) index.set(model, entry);
+    return index;
   }
 
   /**

@@ -96,8 +96,33 @@ export interface ChatCompletionsRequest {
   raw?: Buffer;
 }
 
-/** A chat completion: one JSON body, or the `data:` payloads of an event stream (without `[DONE]`). */
-export type ChatCompletionsResult = { kind: 'json'; body: Buffer } | { kind: 'stream'; chunks: AsyncIterable<string> };
+/** A chat completion: one JSON body, or the chunks of an event stream (without `[DONE]`). */
+export type ChatCompletionsResult = ApiResult;
+
+/**
+ * The vendors' other APIs a service may forward as they are: Anthropic's Messages (and its token
+ * counting), OpenAI's Responses (and its stored responses), embeddings and legacy completions.
+ */
+export type ForwardedApi = 'messages' | 'messages.count_tokens' | 'responses' | 'responses.get' | 'responses.delete' | 'embeddings' | 'completions';
+
+export interface ApiRequest {
+  /** the JSON body to send, its `model` already the service's own name; none for GET and DELETE */
+  body?: { [field: string]: unknown };
+  /** the request bytes exactly as received, set only when they say the same as `body` */
+  raw?: Buffer;
+  /** the resource the call names (a stored response's id), checked to be a plain name */
+  id?: string;
+  /** the API's own headers passed through (anthropic-version, anthropic-beta) */
+  headers?: Record<string, string>;
+}
+
+/** One event of a stream as the upstream framed it: its `event:` name, if any, and its data. */
+export interface StreamEvent {
+  event?: string;
+  data: string;
+}
+
+export type ApiResult = { kind: 'json'; body: Buffer } | { kind: 'stream'; events: AsyncIterable<StreamEvent> };
 
 /** OpenAI's `usage` numbers, the base of LLM-token quotas and metrics (and of tracing's input/output counts). */
 export interface LlmUsage {
@@ -115,6 +140,10 @@ export interface AisService {
   process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal>;
   /** the OpenAI API: `POST /v1/chat/completions` */
   chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult>;
+  /** the APIs it forwards as they are (see `forward`); the others are translated or refused */
+  readonly forwards: readonly ForwardedApi[];
+  /** one of `forwards`, passed through to the upstream with the call's secret (services without an upstream have none) */
+  forward?(api: ForwardedApi, request: ApiRequest, call: ServiceCall): Promise<ApiResult>;
   /** engines worth listing in `GET /v1/models` (the serviceId alone means its default engine) */
   models(): string[];
   /** releases connections once in-flight calls are done (config reload, shutdown) */

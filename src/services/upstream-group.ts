@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { sleepUnlessAborted, systemClock, type Clock } from '../clock.js';
-import { UpstreamError, type Upstream } from './upstream.js';
+import { UpstreamError, type Upstream, type UpstreamRequest } from './upstream.js';
 
 /** How a group picks the upstream of a call. */
 export type Balance = 'weighted' | 'fallback' | 'least-busy';
@@ -90,7 +90,11 @@ export class UpstreamGroup implements Upstream {
     return this.options.serviceId;
   }
 
-  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey = false, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+  post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey = false, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    return this.send({ method: 'POST', path, body }, secret, signal, byOperatorKey, traceHeaders);
+  }
+
+  async send(request: UpstreamRequest, secret: string | undefined, signal: AbortSignal, byOperatorKey = false, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
     const deadline = this.clock() + this.options.budgetMs;
     const tried = new Set<MemberState>();
     let lastError: unknown;
@@ -103,7 +107,7 @@ export class UpstreamGroup implements Upstream {
       state.inFlight++;
       let response: Dispatcher.ResponseData;
       try {
-        response = await state.member.origin.post(path, body, byOperatorKey ? (state.member.operatorKey ?? secret) : secret, signal, byOperatorKey, traceHeaders);
+        response = await state.member.origin.send(request, byOperatorKey ? (state.member.operatorKey ?? secret) : secret, signal, byOperatorKey, traceHeaders);
       } catch (err) {
         state.inFlight--;
         if (signal.aborted) {

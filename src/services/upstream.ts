@@ -18,18 +18,28 @@ export interface UpstreamOptions {
   baseUrl: string;
   timeouts: UpstreamTimeouts;
   maxConnections: number;
-  /** how the secret travels: OpenAI's `Authorization: Bearer`, or Azure's `api-key` header */
-  auth: 'bearer' | 'api-key';
+  /** how the secret travels: OpenAI's `Authorization: Bearer`, Azure's `api-key` or Anthropic's `x-api-key` header */
+  auth: UpstreamAuth;
   /** another gateway: its errors keep their status, 5xx included, so they cross a chain unchanged */
   chained?: boolean;
   /** the host of a URL the caller named itself: failures name it and their cause (no news to the caller) */
   callerNamedHost?: string;
 }
 
+export type UpstreamAuth = 'bearer' | 'api-key' | 'x-api-key';
+
 /** Upstream error bodies are read up to this size for their message; the rest is dropped. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Whole (non-streamed) answers are read up to this size. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/** A request to an upstream: a JSON body for POST, none for GET and DELETE; the API's own headers. */
+export interface UpstreamRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+}
 
 /** How a service reaches its upstream: one origin (UpstreamOrigin) or several (UpstreamGroup). */
 export interface Upstream {
@@ -40,6 +50,8 @@ export interface Upstream {
    * `traceHeaders`: W3C trace context for the request, when tracing is on.
    */
   post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData>;
+  /** any request to `<baseUrl><path>`, as `post` sends its one */
+  send(request: UpstreamRequest, secret: string | undefined, signal: AbortSignal, byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData>;
   readAll(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<Buffer>;
   truncated(): UpstreamError;
   tooLarge(): UpstreamError;
@@ -75,15 +87,21 @@ export class UpstreamOrigin implements Upstream {
   }
 
   /** `traceHeaders`: see Upstream.post; `byOperatorKey` does not matter here, an origin sends the secret it is given */
-  async post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, _byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { ...traceHeaders, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  post(path: string, body: string | Buffer, secret: string | undefined, signal: AbortSignal, _byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    return this.send({ method: 'POST', path, body }, secret, signal, _byOperatorKey, traceHeaders);
+  }
+
+  async send(request: UpstreamRequest, secret: string | undefined, signal: AbortSignal, _byOperatorKey?: boolean, traceHeaders?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    const { method, path, body } = request;
+    const headers: Record<string, string> = { ...traceHeaders, ...request.headers, accept: 'application/json, text/event-stream' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     if (secret !== undefined) {
-      if (this.options.auth === 'api-key') headers['api-key'] = secret;
-      else headers.authorization = `Bearer ${secret}`;
+      if (this.options.auth === 'bearer') headers.authorization = `Bearer ${secret}`;
+      else headers[this.options.auth] = secret;
     }
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.pool.request({ method: 'POST', path: this.basePath + path + this.query, headers, body, signal });
+      response = await this.pool.request({ method, path: this.basePath + path + this.query, headers, body: body ?? null, signal });
     } catch (err) {
       throw this.failure(err, signal);
     }
@@ -114,11 +132,7 @@ export class UpstreamOrigin implements Upstream {
 
   /** An answer's JSON; 502 when the upstream sent something else. */
   parseAnswer(text: string): unknown {
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${this.serviceId}" sent an answer that is not JSON`);
-    }
+    return parseAnswer(this.serviceId, text);
   }
 
   /** The contract's error for a failed call; the caller's own abort passes through unchanged. */
@@ -187,6 +201,15 @@ export class UpstreamOrigin implements Upstream {
 /** A Retry-After as RFC 9110 defines it (seconds, or an HTTP date): anything else is not passed on. */
 function isRetryAfter(value: string): boolean {
   return /^\d{1,9}$/.test(value) || /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value);
+}
+
+/** An answer's JSON; 502 naming the service when it sent something else. */
+export function parseAnswer(serviceId: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UpstreamError(502, 'UPSTREAM_ERROR', 'malformed', `service "${serviceId}" sent an answer that is not JSON`);
+  }
 }
 
 /** An ApiError that also says, for metrics, what kind of upstream failure it was. */

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** What the mock does with the next request (one behaviour per request, in order; then `answer`). */
 export type MockBehaviour =
   | { kind: 'answer' }
+  /** answers with a call of the request's first tool (arguments MOCK_TOOL_ARGUMENTS), JSON or streamed */
+  | { kind: 'tool-call' }
   /** an upstream error: this status and JSON body (and these headers) */
   | { kind: 'fail'; status: number; body: unknown; headers?: Record<string, string> }
   /** streams: sends one chunk, then this JSON as a chunk of its own (an error event), then ends */
@@ -27,7 +29,7 @@ export interface ReceivedRequest {
   headers: IncomingMessage['headers'];
   /** the raw body as received */
   text: string;
-  body: { model?: string; messages?: { role: string; content: string }[]; stream?: boolean; stream_options?: { include_usage?: boolean } } & Record<string, unknown>;
+  body: { model?: string; messages?: { role: string; content: string }[]; stream?: boolean; stream_options?: { include_usage?: boolean }; tools?: { function: { name: string } }[] } & Record<string, unknown>;
   /** true once the client went away before the answer was complete */
   closedEarly: boolean;
 }
@@ -38,6 +40,7 @@ export function mockAnswer(lastUserMessage: string): string {
 }
 
 export const MOCK_USAGE = { prompt_tokens: 11, completion_tokens: 9, total_tokens: 20 };
+export const MOCK_TOOL_ARGUMENTS = { city: 'Berlin', unit: 'celsius' };
 
 /**
  * A local OpenAI-compatible upstream for the tests: POST <base>/chat/completions in JSON and
@@ -126,23 +129,31 @@ export class MockOpenAi {
     const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     const text = mockAnswer(typeof lastUser === 'string' ? lastUser : JSON.stringify(lastUser));
     const model = record.body.model ?? 'unknown';
+    const toolCall = behaviour.kind === 'tool-call' ? { id: 'call_mock_1', type: 'function', function: { name: record.body.tools?.[0]?.function.name ?? 'tool', arguments: JSON.stringify(MOCK_TOOL_ARGUMENTS) } } : undefined;
     if (record.body.stream !== true) {
+      const message = toolCall ? { role: 'assistant', content: null, tool_calls: [toolCall] } : { role: 'assistant', content: text };
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(
         JSON.stringify({
           id: 'chatcmpl-mock',
           object: 'chat.completion',
           created: 1_700_000_000,
           model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+          choices: [{ index: 0, message, finish_reason: toolCall ? 'tool_calls' : 'stop' }],
           usage: MOCK_USAGE,
         }),
       );
       return;
     }
     const parts = text.match(/\S+\s*/g) ?? [text];
-    const chunk = (delta: { role?: string; content?: string }, finish: string | null): string =>
+    const chunk = (delta: Record<string, unknown>, finish: string | null): string =>
       JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [{ index: 0, delta, finish_reason: finish }] });
-    const payloads = [...parts.map((content, i) => chunk(i === 0 ? { role: 'assistant', content } : { content }, null)), chunk({}, 'stop')];
+    const payloads = toolCall
+      ? [
+          chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: toolCall.id, type: 'function', function: { name: toolCall.function.name, arguments: '' } }] }, null),
+          ...[toolCall.function.arguments.slice(0, 8), toolCall.function.arguments.slice(8)].map((part) => chunk({ tool_calls: [{ index: 0, function: { arguments: part } }] }, null)),
+          chunk({}, 'tool_calls'),
+        ]
+      : [...parts.map((content, i) => chunk(i === 0 ? { role: 'assistant', content } : { content }, null)), chunk({}, 'stop')];
     if (record.body.stream_options?.include_usage === true) {
       payloads.push(JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: MOCK_USAGE }));
     }

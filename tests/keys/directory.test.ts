@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyDirectory, generateKey, limitsForModel, type OperatorKey } from '../../src/keys/directory.js';
 import { buildRegistry } from '../../src/services/catalog.js';
+import { DEFAULT_DEFAULTS } from '../../src/services/registry.js';
 
 // the built-in services and an Azure-style one: role entries are matched against resolved models
-const registry = buildRegistry({ 'chat:azure': { kind: 'openai', baseUrl: 'http://127.0.0.1:9/openai', auth: 'api-key' } }, 'chat:openai.com', { openaiBaseUrl: 'http://127.0.0.1:9/v1', openaiApiKey: undefined, env: {} });
+const registry = buildRegistry({ 'chat:azure': { kind: 'openai', baseUrl: 'http://127.0.0.1:9/openai', auth: 'api-key' } }, DEFAULT_DEFAULTS, { openaiBaseUrl: 'http://127.0.0.1:9/v1', openaiApiKey: undefined, anthropicBaseUrl: 'http://127.0.0.1:9', anthropicApiKey: undefined, env: {} });
 
 function limitsOf(key: OperatorKey | undefined, model: string): ReturnType<typeof limitsForModel> {
   return key && limitsForModel(key, registry.resolveModel(model));
