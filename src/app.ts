@@ -33,6 +33,7 @@ import { NetworkTargets } from './services/network-targets.js';
 import { DEFAULT_DEFAULTS, type ServiceRegistry } from './services/registry.js';
 import { openAiRoutes } from './routes/openai.js';
 import { anthropicRoutes } from './routes/anthropic.js';
+import { openAiApiRoutes } from './routes/openai-apis.js';
 import { Keyring } from './token/keyring.js';
 import { TokenVerifier } from './token/verifier.js';
 import type { Tracing } from './tracing/otel.js';
@@ -160,6 +161,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const serviceCalls = { registry: () => registry, admitModel: quotas.admitModel.bind(quotas), metrics };
   const networkTargets = new NetworkTargets(config.networkUrls);
   app.use(openAiRoutes(guard, serviceCalls));
+  app.use(openAiApiRoutes(guard, serviceCalls));
   app.use(anthropicRoutes(guard, serviceCalls));
   app.use(processRoutes(guard, { ...serviceCalls, networkTargets }));
   const tokenDeps = { metrics, admin, maxTokenLifetimeMs: config.maxTokenLifetimeMs, clock, quotaStore: quota.store, authenticate: authenticateToken };

@@ -62,7 +62,7 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
 }
 
 /** OpenAI's streams end with `data: [DONE]`; a failure in one is a chunk carrying `error`. */
-const OPENAI_STREAM: StreamFraming = { done: '[DONE]', errorEvent: (err) => ({ data: JSON.stringify({ error: errorEnvelope(err).error }) }) };
+export const OPENAI_STREAM: StreamFraming = { done: '[DONE]', errorEvent: (err) => ({ data: JSON.stringify({ error: errorEnvelope(err).error }) }) };
 
 /** The fields the gateway decides on: what it checks must be what the upstream reads. */
 const DECIDED_KEYS = ['model', 'stream', 'stream_options'];

@@ -116,7 +116,8 @@ function forwardCompletions(upstream: Upstream, path: string, request: ApiReques
  */
 export function forwardApi(upstream: Upstream, api: ForwardedApi, path: string, request: ApiRequest, call: ServiceCall, requestStreamUsage: boolean): Promise<ApiResult> {
   const body = request.body === undefined ? undefined : (request.raw ?? JSON.stringify(request.body));
-  const streaming = request.body?.stream === true;
+  // embeddings have no stream, whatever the body says
+  const streaming = api !== 'embeddings' && request.body?.stream === true;
   const post = (meter: UsageMeter | undefined): Promise<ApiResult> => forward(upstream, { method: 'POST', path, body, streaming, headers: request.headers, meter }, call);
   switch (api) {
     case 'completions':

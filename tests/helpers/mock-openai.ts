@@ -111,6 +111,14 @@ export class MockOpenAi {
   }
 
   private answer(record: ReceivedRequest, res: ServerResponse, behaviour: MockBehaviour): void {
+    const otherApi = /\/v1\/(responses|embeddings|completions)(?:\/([^/?]+))?$/.exec(record.path);
+    if (otherApi && behaviour.kind === 'fail') {
+      res.writeHead(behaviour.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(behaviour.body));
+      return;
+    }
+    if (otherApi?.[1] === 'responses') return answerResponses(record, res, otherApi[2]);
+    if (otherApi?.[1] === 'embeddings') return answerEmbeddings(record, res);
+    if (otherApi?.[1] === 'completions') return answerCompletions(record, res);
     if (!record.path.endsWith('/chat/completions')) {
       res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${record.path}`, type: 'invalid_request_error', code: null } }));
       return;
@@ -189,4 +197,82 @@ export class MockOpenAi {
     };
     next();
   }
+}
+
+export const MOCK_EMBEDDING_USAGE = { prompt_tokens: 5, total_tokens: 5 };
+export const MOCK_RESPONSE_ID = 'resp_mock_0123';
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** The text of a Responses `input`: a string, or the last user message's text. */
+function responsesInputText(input: unknown): string {
+  if (typeof input === 'string') return input;
+  if (!Array.isArray(input)) return '';
+  const last = [...input].reverse().find((item: { role?: string }) => item.role === 'user') as { content?: unknown } | undefined;
+  if (typeof last?.content === 'string') return last.content;
+  return Array.isArray(last?.content) ? last.content.map((part: { text?: string }) => part.text ?? '').join('') : '';
+}
+
+function responseObject(model: string, text: string, status: 'in_progress' | 'completed'): Record<string, unknown> {
+  const done = status === 'completed';
+  return {
+    id: MOCK_RESPONSE_ID,
+    object: 'response',
+    created_at: 1_700_000_000,
+    status,
+    model,
+    output: done ? [{ type: 'message', id: 'msg_mock', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }] : [],
+    usage: done ? { input_tokens: MOCK_USAGE.prompt_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: MOCK_USAGE.completion_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: MOCK_USAGE.total_tokens } : null,
+    error: null,
+    incomplete_details: null,
+  };
+}
+
+/** POST /v1/responses (JSON, or the real event sequence ending with response.completed), GET and DELETE of the stored one. */
+function answerResponses(record: ReceivedRequest, res: ServerResponse, id: string | undefined): void {
+  if (id !== undefined) {
+    if (id !== MOCK_RESPONSE_ID) return json(res, 404, { error: { message: `No response found with id '${id}'.`, type: 'invalid_request_error', code: null } });
+    if (record.method === 'DELETE') return json(res, 200, { id, object: 'response', deleted: true });
+    return json(res, 200, responseObject('gpt-4o-mini', mockAnswer('stored'), 'completed'));
+  }
+  const model = record.body.model ?? 'unknown';
+  const text = mockAnswer(responsesInputText(record.body.input));
+  if (record.body.stream !== true) return json(res, 200, responseObject(model, text, 'completed'));
+  const item = { type: 'message', id: 'msg_mock', status: 'in_progress', role: 'assistant', content: [] };
+  const part = { type: 'output_text', text: '', annotations: [] };
+  const events: Record<string, unknown>[] = [
+    { type: 'response.created', response: responseObject(model, text, 'in_progress') },
+    { type: 'response.in_progress', response: responseObject(model, text, 'in_progress') },
+    { type: 'response.output_item.added', output_index: 0, item },
+    { type: 'response.content_part.added', item_id: 'msg_mock', output_index: 0, content_index: 0, part },
+    ...(text.match(/\S+\s*/g) ?? [text]).map((delta) => ({ type: 'response.output_text.delta', item_id: 'msg_mock', output_index: 0, content_index: 0, delta, logprobs: [] })),
+    { type: 'response.output_text.done', item_id: 'msg_mock', output_index: 0, content_index: 0, text, logprobs: [] },
+    { type: 'response.content_part.done', item_id: 'msg_mock', output_index: 0, content_index: 0, part: { ...part, text } },
+    { type: 'response.output_item.done', output_index: 0, item: { ...item, status: 'completed', content: [{ ...part, text }] } },
+    { type: 'response.completed', response: responseObject(model, text, 'completed') },
+  ];
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  events.forEach((event, i) => res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: i })}\n\n`));
+  res.end();
+}
+
+function answerEmbeddings(record: ReceivedRequest, res: ServerResponse): void {
+  const input = record.body.input;
+  const inputs = Array.isArray(input) ? input : [input];
+  json(res, 200, { object: 'list', data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.25, -0.5, 1] })), model: record.body.model, usage: MOCK_EMBEDDING_USAGE });
+}
+
+/** POST /v1/completions: legacy text completions, JSON or streamed (with the usage chunk when asked). */
+function answerCompletions(record: ReceivedRequest, res: ServerResponse): void {
+  const model = record.body.model ?? 'unknown';
+  const text = mockAnswer(String(record.body.prompt ?? ''));
+  const completion = (choices: unknown[], usage?: unknown): string => JSON.stringify({ id: 'cmpl-mock', object: 'text_completion', created: 1_700_000_000, model, choices, ...(usage ? { usage } : {}) });
+  if (record.body.stream !== true) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(completion([{ text, index: 0, logprobs: null, finish_reason: 'stop' }], MOCK_USAGE));
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  for (const part of text.match(/\S+\s*/g) ?? [text]) res.write(`data: ${completion([{ text: part, index: 0, logprobs: null, finish_reason: null }])}\n\n`);
+  res.write(`data: ${completion([{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }])}\n\n`);
+  if (record.body.stream_options?.include_usage === true) res.write(`data: ${completion([], MOCK_USAGE)}\n\n`);
+  res.end('data: [DONE]\n\n');
 }
