@@ -1,17 +1,11 @@
-import { processViaChatCompletions } from './chat-process.js';
 import { chatResultOf, messagesRequestOf } from './chat-to-messages.js';
 import { forwardApi } from './forward.js';
-import { upstreamMessage, UpstreamError, type Upstream } from './upstream.js';
-import type { AisService, ApiRequest, ApiResult, ChatCompletionsRequest, ChatCompletionsResult, ForwardedApi, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
+import { upstreamMessage, UpstreamError } from './upstream.js';
+import { UpstreamService } from './upstream-service.js';
+import type { ApiRequest, ApiResult, ChatCompletionsRequest, ChatCompletionsResult, ForwardedApi, ServiceCall } from './types.js';
 
 /** The Anthropic API version sent when the caller names none. */
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
-
-export interface AnthropicServiceOptions {
-  defaultEngine: string;
-  /** engines listed by GET /v1/models */
-  models: string[];
-}
 
 /** Anthropic's APIs under its base URL (which, as Anthropic's SDKs have it, has no /v1). */
 const ANTHROPIC_PATHS = {
@@ -25,18 +19,10 @@ type AnthropicApi = keyof typeof ANTHROPIC_PATHS;
  * through with the caller's anthropic-version and anthropic-beta; /v1/chat/completions and
  * /api/v1/process are translated to Messages and back. The secret travels as `x-api-key`.
  */
-export class AnthropicService implements AisService {
-  readonly needsSecret = true;
-  readonly defaultEngine: string;
+export class AnthropicService extends UpstreamService {
   readonly forwards = Object.keys(ANTHROPIC_PATHS) as AnthropicApi[];
 
-  constructor(
-    private readonly upstream: Upstream,
-    private readonly options: AnthropicServiceOptions,
-  ) {
-    this.defaultEngine = options.defaultEngine;
-  }
-
+  /** one of `forwards` (the routes check) */
   forward(api: ForwardedApi, request: ApiRequest, call: ServiceCall): Promise<ApiResult> {
     const headers = { 'anthropic-version': DEFAULT_ANTHROPIC_VERSION, ...request.headers };
     return forwardApi(this.upstream, api, ANTHROPIC_PATHS[api as AnthropicApi], { ...request, headers }, call, false);
@@ -47,17 +33,5 @@ export class AnthropicService implements AisService {
     const parse = (data: string): unknown => this.upstream.parseAnswer(data);
     const failed = (message: string): Error => new UpstreamError(502, 'UPSTREAM_ERROR', 'stream-error', `service "${this.upstream.serviceId}" failed: ${upstreamMessage(message, call.secret)}`);
     return chatResultOf(result, request.body.model, request.body.stream_options?.include_usage === true, parse, failed);
-  }
-
-  process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal> {
-    return processViaChatCompletions((chat, c) => this.chatCompletions(chat, c), this.upstream, request, call);
-  }
-
-  models(): string[] {
-    return this.options.models;
-  }
-
-  close(): Promise<void> {
-    return this.upstream.close();
   }
 }

@@ -1,4 +1,5 @@
 import { invalidRequest } from '../errors.js';
+import { isObject, toolArguments, type Json } from './json-shape.js';
 import { completionId } from './openai-format.js';
 import type { ApiResult, ChatCompletionsBody, ChatCompletionsResult, StreamEvent } from './types.js';
 
@@ -9,16 +10,10 @@ import type { ApiResult, ChatCompletionsBody, ChatCompletionsResult, StreamEvent
  * completion, its events as chunks (with a usage chunk when the caller asked for one).
  */
 
-type Json = Record<string, unknown>;
-
 /** Anthropic needs `max_tokens`; a chat request may leave it out. */
 export const DEFAULT_MAX_TOKENS = 4096;
 
 const FINISH_REASONS: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter', pause_turn: 'stop' };
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -42,15 +37,6 @@ function contentBlocks(content: unknown, field: string): Json[] {
     if (part.type === 'image_url') return [imageBlock(part, `${field}[${p}]`)];
     return [];
   });
-}
-
-function parseArguments(text: unknown): unknown {
-  if (typeof text !== 'string' || text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
 }
 
 /** A chat completions body as a Messages body for `engine`. */
@@ -78,7 +64,7 @@ export function messagesRequestOf(body: ChatCompletionsBody, engine: string): Js
         const calls = Array.isArray(message.tool_calls) ? message.tool_calls.filter(isObject) : [];
         const uses = calls.map((call) => {
           const fn = isObject(call.function) ? call.function : {};
-          return { type: 'tool_use', id: call.id, name: fn.name, input: parseArguments(fn.arguments) };
+          return { type: 'tool_use', id: call.id, name: fn.name, input: toolArguments(fn.arguments) };
         });
         add('assistant', [...contentBlocks(message.content, `${field}.content`), ...uses]);
         break;

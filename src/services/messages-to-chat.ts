@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { invalidRequest } from '../errors.js';
+import { isObject, toolArguments, type Json } from './json-shape.js';
 import { parseAnswer } from './upstream.js';
 import type { AisService, ApiResult, ChatCompletionsBody, ChatCompletionsResult, ServiceCall, StreamEvent } from './types.js';
 
@@ -11,13 +12,7 @@ import type { AisService, ApiResult, ChatCompletionsBody, ChatCompletionsResult,
  * fields (thinking, cache_control, context_management, betas) have no counterpart and are left out.
  */
 
-type Json = Record<string, unknown>;
-
 const STOP_REASONS: Record<string, string> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use', content_filter: 'refusal' };
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Anthropic content (a string or blocks) as text: the text blocks joined. */
 function textOf(content: unknown, field: string): string {
@@ -124,15 +119,6 @@ function messageId(): string {
   return `msg_${randomBytes(12).toString('base64url')}`;
 }
 
-function parseArguments(text: unknown): unknown {
-  if (typeof text !== 'string' || text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
-}
-
 function anthropicUsage(usage: unknown): { input_tokens: number; output_tokens: number } {
   const u = isObject(usage) ? usage : {};
   return { input_tokens: typeof u.prompt_tokens === 'number' ? u.prompt_tokens : 0, output_tokens: typeof u.completion_tokens === 'number' ? u.completion_tokens : 0 };
@@ -146,7 +132,7 @@ export function messageOf(completion: unknown, model: string): Json {
   if (typeof message.content === 'string' && message.content !== '') content.push({ type: 'text', text: message.content });
   for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
     if (!isObject(call) || !isObject(call.function)) continue;
-    content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) });
+    content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolArguments(call.function.arguments) });
   }
   const finish = typeof choice.finish_reason === 'string' ? choice.finish_reason : 'stop';
   return {

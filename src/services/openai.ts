@@ -1,12 +1,9 @@
-import { processViaChatCompletions } from './chat-process.js';
 import { forwardApi, forwardChatCompletions } from './forward.js';
 import type { Upstream } from './upstream.js';
-import type { AisService, ApiRequest, ApiResult, ChatCompletionsRequest, ChatCompletionsResult, ForwardedApi, ProcessRequest, ResponseFinal, ServiceCall } from './types.js';
+import { UpstreamService, type UpstreamServiceOptions } from './upstream-service.js';
+import type { ApiRequest, ApiResult, ChatCompletionsRequest, ChatCompletionsResult, ForwardedApi, ServiceCall } from './types.js';
 
-export interface OpenAiServiceOptions {
-  defaultEngine: string;
-  /** engines listed by GET /v1/models */
-  models: string[];
+export interface OpenAiServiceOptions extends UpstreamServiceOptions {
   /** see ChatForwardOptions.requestStreamUsage; off for upstreams that refuse `stream_options` */
   streamUsage: boolean;
 }
@@ -23,37 +20,24 @@ type OpenAiApi = keyof typeof OPENAI_PATHS;
 
 /**
  * chat:openai.com and every other OpenAI-compatible upstream. /v1/chat/completions and OpenAI's
- * other APIs pass straight through; /api/v1/process is translated to a chat completion and back.
+ * other APIs pass straight through; /v1/messages and /api/v1/process are translated to chat completions.
  */
-export class OpenAiCompatibleService implements AisService {
-  readonly needsSecret = true;
-  readonly defaultEngine: string;
+export class OpenAiCompatibleService extends UpstreamService {
   readonly forwards = Object.keys(OPENAI_PATHS) as OpenAiApi[];
 
   constructor(
-    private readonly upstream: Upstream,
+    upstream: Upstream,
     private readonly options: OpenAiServiceOptions,
   ) {
-    this.defaultEngine = options.defaultEngine;
+    super(upstream, options);
   }
 
   chatCompletions(request: ChatCompletionsRequest, call: ServiceCall): Promise<ChatCompletionsResult> {
     return forwardChatCompletions(this.upstream, request, call, { path: '/chat/completions', requestStreamUsage: this.options.streamUsage });
   }
 
+  /** one of `forwards` (the routes check) */
   forward(api: ForwardedApi, request: ApiRequest, call: ServiceCall): Promise<ApiResult> {
     return forwardApi(this.upstream, api, OPENAI_PATHS[api as OpenAiApi], request, call, this.options.streamUsage);
-  }
-
-  process(request: ProcessRequest, call: ServiceCall): Promise<ResponseFinal> {
-    return processViaChatCompletions((chat, c) => this.chatCompletions(chat, c), this.upstream, request, call);
-  }
-
-  models(): string[] {
-    return this.options.models;
-  }
-
-  close(): Promise<void> {
-    return this.upstream.close();
   }
 }

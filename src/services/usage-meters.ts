@@ -30,21 +30,32 @@ const DONE = { pass: false, last: true };
 export function completionsMeter(hideUsageChunk: boolean): UsageMeter {
   return {
     ofAnswer: usageOf,
-    stream() {
-      let usage: LlmUsage | undefined;
-      return {
-        see(event) {
-          if (event.data === '[DONE]') return DONE;
-          // only usage chunks are parsed: the others pass through as the upstream wrote them
-          if (!event.data.includes('"total_tokens"')) return PASS;
-          const chunk = parseJson(event.data);
-          usage = usageOf(chunk) ?? usage;
-          const choices = (chunk as { choices?: unknown } | undefined)?.choices;
-          return { pass: !(hideUsageChunk && Array.isArray(choices) && choices.length === 0), last: false };
-        },
-        usage: () => usage,
-      };
-    },
+    stream: lastReportedUsage((event) => {
+      // only usage chunks are parsed: the others pass through as the upstream wrote them
+      if (!event.data.includes('"total_tokens"')) return PASS;
+      const chunk = parseJson(event.data);
+      const choices = (chunk as { choices?: unknown } | undefined)?.choices;
+      return { pass: !(hideUsageChunk && Array.isArray(choices) && choices.length === 0), last: false, usage: usageOf(chunk) };
+    }),
+  };
+}
+
+/**
+ * A stream whose usage is the last one an event reported (`see`), ended by `[DONE]` (not passed
+ * on) or by an event `see` calls the last.
+ */
+function lastReportedUsage(see: (event: StreamEvent) => { pass: boolean; last: boolean; usage?: LlmUsage }): () => StreamMeter {
+  return () => {
+    let usage: LlmUsage | undefined;
+    return {
+      see(event) {
+        if (event.data === '[DONE]') return DONE;
+        const seen = see(event);
+        usage = seen.usage ?? usage;
+        return seen;
+      },
+      usage: () => usage,
+    };
   };
 }
 
@@ -97,18 +108,10 @@ const RESPONSE_ENDS = new Set(['response.completed', 'response.failed', 'respons
 /** OpenAI Responses: `usage` on the response, in a stream on the response its final event carries. */
 export const responsesMeter: UsageMeter = {
   ofAnswer: usageOf,
-  stream() {
-    let usage: LlmUsage | undefined;
-    return {
-      see(event) {
-        if (event.data === '[DONE]') return DONE;
-        const last = event.event !== undefined && RESPONSE_ENDS.has(event.event);
-        if (last) usage = usageOf((parseJson(event.data) as { response?: unknown } | undefined)?.response) ?? usage;
-        return { pass: true, last };
-      },
-      usage: () => usage,
-    };
-  },
+  stream: lastReportedUsage((event) => {
+    const last = event.event !== undefined && RESPONSE_ENDS.has(event.event);
+    return { pass: true, last, usage: last ? usageOf((parseJson(event.data) as { response?: unknown } | undefined)?.response) : undefined };
+  }),
 };
 
 export function parseJson(text: string): unknown {
