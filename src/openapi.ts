@@ -1,6 +1,7 @@
 import { z } from 'zod/v4';
 import { mintRequestSchema } from './token/mint-request.js';
 import { chatCompletionsSchema } from './routes/openai.js';
+import { forwardedSchema } from './routes/forwarded.js';
 import { processBodySchema } from './routes/process.js';
 import { PRODUCT_NAME, PRODUCT_VERSION } from './version.js';
 
@@ -48,7 +49,7 @@ const formBody = (properties: Json): Json => ({
     'application/json': { schema: { type: 'object', properties } },
   },
 });
-const credential = [{ bearer: [] }, { apiKey: [] }];
+const credential = [{ bearer: [] }, { apiKey: [] }, { xApiKey: [] }];
 const tokenOnly = [{ bearer: [] }];
 
 export interface Operation {
@@ -126,6 +127,38 @@ export function openApiDocument(): Json {
         responses: { '200': { description: 'chat.completion (application/json) or chat.completion.chunk events (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },
       },
     },
+    '/v1/messages': {
+      post: {
+        summary: 'Anthropic Messages, for every service',
+        description:
+          'A bare `model` goes to the service whose `models` lists it, else to `defaults.messagesService` (`chat:anthropic.com`). An anthropic service gets the request untouched with `anthropic-version` and `anthropic-beta`; other services get it translated to a chat completion (text, system, images, tools, tool results) and answer a Message. With `stream: true`: Anthropic\'s events (`message_start` ... `message_stop`). Errors in Anthropic\'s shape `{"type":"error","error":{"type","message","code","details"}}`; `anthropic-ratelimit-*` headers beside ours. Any query string (`?beta=true`) is ignored.',
+        security: credential,
+        requestBody: jsonBody(schemaOf(forwardedSchema)),
+        responses: { '200': { description: 'message (application/json) or Anthropic events (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },
+      },
+    },
+    '/v1/messages/count_tokens': {
+      post: { summary: "Anthropic token counting (anthropic services only); uses none of an LLM-token limit", security: credential, requestBody: jsonBody(schemaOf(forwardedSchema)), responses: { '200': json({ type: 'object', properties: { input_tokens: { type: 'integer' } } }), ...errors(400, 401, 403, 404, 429, 502, 503, 504) } },
+    },
+    '/v1/responses': {
+      post: {
+        summary: 'OpenAI Responses (openai services only), passed through',
+        description: 'With `stream: true`: the `response.*` events, ending with `response.completed`; its usage counts against LLM-token limits. Other kinds of service: 400 naming what they answer.',
+        security: credential,
+        requestBody: jsonBody(schemaOf(forwardedSchema)),
+        responses: { '200': { description: 'response (application/json) or response.* events (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) },
+      },
+    },
+    '/v1/responses/{id}': {
+      get: { summary: 'A stored response, from `defaults.service`', security: credential, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,256}$' } }], responses: { '200': json({ type: 'object' }), ...errors(400, 401, 403, 404, 429, 502, 503, 504) } },
+      delete: { summary: 'Deletes a stored response, at `defaults.service`', security: credential, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,256}$' } }], responses: { '200': json({ type: 'object' }), ...errors(400, 401, 403, 404, 429, 502, 503, 504) } },
+    },
+    '/v1/embeddings': {
+      post: { summary: 'OpenAI embeddings (openai services only), passed through; `usage` counts', security: credential, requestBody: jsonBody(schemaOf(forwardedSchema)), responses: { '200': json({ type: 'object' }), ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) } },
+    },
+    '/v1/completions': {
+      post: { summary: 'OpenAI legacy text completions (openai services only), passed through, streamed like chat completions', security: credential, requestBody: jsonBody(schemaOf(forwardedSchema)), responses: { '200': { description: 'text_completion (application/json) or chunks (text/event-stream)' }, ...errors(400, 401, 403, 404, 413, 429, 502, 503, 504) } },
+    },
     '/v1/models': {
       get: {
         summary: 'The models this credential may use (OpenAI list shape)',
@@ -158,6 +191,7 @@ export function openApiDocument(): Json {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'an aisbreaker_ token, an operator API key, or (admin endpoints) the admin key' },
         apiKey: { type: 'apiKey', in: 'header', name: 'Api-Key' },
+        xApiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'as the Anthropic SDKs send it' },
       },
       schemas: { Error: errorEnvelope },
     },

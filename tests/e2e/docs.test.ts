@@ -18,7 +18,7 @@ describe('API documentation', () => {
       paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>>;
     };
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/api/v1/oauth/token', '/api/v1/oauth/revoke', '/api/v1/oauth/introspect', '/api/v1/oauth/tokeninfo', '/api/v1/process', '/v1/chat/completions', '/v1/models', '/v1/deployments/{model}/limits', '/healthz']) {
+    for (const path of ['/api/v1/oauth/token', '/api/v1/oauth/revoke', '/api/v1/oauth/introspect', '/api/v1/oauth/tokeninfo', '/api/v1/process', '/v1/chat/completions', '/v1/messages', '/v1/messages/count_tokens', '/v1/responses', '/v1/responses/{id}', '/v1/embeddings', '/v1/completions', '/v1/models', '/v1/deployments/{model}/limits', '/healthz']) {
       expect(doc.paths[path], path).toBeDefined();
     }
     const mint = doc.paths['/api/v1/oauth/token']?.post?.requestBody?.content['application/json']?.schema as {
