@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { parseCatalog } from '../../src/services/catalog.js';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
 import { MOCK_ANTHROPIC_TOTAL, MOCK_COUNTED_TOKENS, MOCK_TOOL_INPUT, MockAnthropic, mockClaudeAnswer } from '../helpers/mock-anthropic.js';
@@ -14,6 +16,9 @@ const OPENAI_SECRET = 'sk-openai-token-secret-0123456789ab';
 const SERVER_ANTHROPIC_KEY = 'sk-ant-server-own-key-9876543210zy';
 const OPERATOR_KEY = 'operator-key-for-claude-0123456789';
 const CLAUDE = 'claude-sonnet-4-5';
+/** listed by the configured chat:claude-proxy: bare, it goes there on every route */
+const PROXIED_CLAUDE = 'claude-proxied-1';
+const PROXY_SECRET = 'sk-ant-proxy-secret-0123456789abcdef';
 const WEATHER_TOOL = { name: 'get_weather', description: 'Weather of a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
 
 function anthropic(gw: TestGateway, apiKey: string): Anthropic {
@@ -49,14 +54,17 @@ describe('Anthropic Messages API', () => {
   let token: string;
 
   beforeAll(async () => {
-    claude = await MockAnthropic.start(ANTHROPIC_SECRET, SERVER_ANTHROPIC_KEY);
+    claude = await MockAnthropic.start(ANTHROPIC_SECRET, SERVER_ANTHROPIC_KEY, PROXY_SECRET);
     gpt = await MockOpenAi.start();
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-anthropic-'));
     const configPath = join(dir, 'config.json');
     writeFileSync(
       configPath,
       JSON.stringify({
-        services: { 'chat:openai.com': { kind: 'openai', baseUrl: gpt.baseUrl, models: ['gpt-4o-mini'] } },
+        services: {
+          'chat:openai.com': { kind: 'openai', baseUrl: gpt.baseUrl, models: ['gpt-4o-mini'] },
+          'chat:claude-proxy': { kind: 'anthropic', baseUrl: claude.baseUrl, models: [PROXIED_CLAUDE] },
+        },
         keys: { [OPERATOR_KEY]: { project: 'ProjectC', role: 'claude' } },
         roles: { claude: { limits: { [`chat:anthropic.com/${CLAUDE}`]: {} } } },
       }),
@@ -67,6 +75,7 @@ describe('Anthropic Messages API', () => {
         serviceSecrets: [
           { serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET },
           { serviceId: 'chat:openai.com', authSecret: OPENAI_SECRET },
+          { serviceId: 'chat:claude-proxy', authSecret: PROXY_SECRET },
         ],
       },
     });
@@ -214,6 +223,26 @@ describe('Anthropic Messages API', () => {
       const overloadedText = await overloaded.text();
       expect(eventNames(overloadedText)).toEqual(['message_start', 'error']);
       expect(overloadedText).toContain('overloaded_error');
+    });
+  });
+
+  describe('model resolution and configuration', () => {
+    it('sends a bare model to the configured service whose models list it, on /v1/messages and /v1/chat/completions alike', async () => {
+      await anthropic(gw, token).messages.create({ model: PROXIED_CLAUDE, max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });
+      const completion = await openai(gw, token).chat.completions.create({ model: PROXIED_CLAUDE, messages: [{ role: 'user', content: 'y' }] });
+      expect(completion.choices[0]?.message.content).toBe(mockClaudeAnswer('y'));
+      expect(claude.received.map((r) => r.headers['x-api-key'])).toEqual([PROXY_SECRET, PROXY_SECRET]);
+      expect(claude.received.map((r) => r.body.model)).toEqual([PROXIED_CLAUDE, PROXIED_CLAUDE]);
+      // a bare model nobody lists: the route family's default
+      await openai(gw, token).chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'z' }] });
+      expect(gpt.received[0]?.body.model).toBe('gpt-4.1');
+    });
+
+    it('refuses ANTHROPIC_BASE_URL that is no http(s) URL, a defaults.messagesService that is no service, and an unknown field of an anthropic service', async () => {
+      expect(() => loadConfig({ AISBREAKER_SECRET: 'x'.repeat(40), ANTHROPIC_BASE_URL: 'file:///etc/passwd' })).toThrow(/ANTHROPIC_BASE_URL: "file:\/\/\/etc\/passwd" is not an http\(s\) URL/);
+      expect(parseCatalog({ defaults: { messagesService: 'chat:nowhere' } })).toEqual({ problems: ['defaults.messagesService: "chat:nowhere" is not a service of this server'] });
+      const unknownField = parseCatalog({ services: { 'chat:c': { kind: 'anthropic', baseUrl: 'https://x.example', auth: 'bearer' } } });
+      expect('problems' in unknownField && unknownField.problems.join()).toMatch(/services\.chat:c/);
     });
   });
 
