@@ -286,6 +286,16 @@ describe('Anthropic Messages API', () => {
       expect(claude.received).toHaveLength(0);
     });
 
+    it('bounds the body: over 4 MB 413 request_too_large, nested past 128 levels 400, both before the upstream', async () => {
+      const big = await postMessages(gw, { 'x-api-key': token }, { model: CLAUDE, max_tokens: 8, messages: [{ role: 'user', content: 'x'.repeat(4 * 1024 * 1024) }] });
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as AnthropicErrorBody).error).toMatchObject({ type: 'request_too_large', code: 'PAYLOAD_TOO_LARGE' });
+      const deep = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'x-api-key': token }, body: `{"model":"${CLAUDE}","metadata":${'['.repeat(200)}${']'.repeat(200)}}` });
+      expect(deep.status).toBe(400);
+      expect(((await deep.json()) as AnthropicErrorBody).error).toMatchObject({ type: 'invalid_request_error', details: { field: '(body)' } });
+      expect(claude.received).toHaveLength(0);
+    });
+
     it('carries anthropic-ratelimit-* headers; past the limit 429 rate_limit_error with retry-after', async () => {
       const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { perClientRequestLimits: { requestsPerMinute: 2 } }, serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET }] } });
       const ask = (): Promise<Response> => postMessages(gw, { 'x-api-key': limited }, { model: CLAUDE, max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });

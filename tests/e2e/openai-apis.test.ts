@@ -174,6 +174,15 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
       expect(await tokensUsed(limited)).toBe(2 * MOCK_USAGE.total_tokens);
     });
 
+    it('bounds the body of every route: over 4 MB 413 before the upstream', async () => {
+      for (const path of ['/v1/responses', '/v1/embeddings', '/v1/completions']) {
+        const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'x'.repeat(4 * 1024 * 1024) }) });
+        expect(res.status).toBe(413);
+        expect(((await res.json()) as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
+      }
+      expect(mock.received).toHaveLength(0);
+    });
+
     it('refuses embeddings of a local service, naming what it answers', async () => {
       const refused = await client()
         .embeddings.create({ model: 'chat:echo', input: 'x' })
