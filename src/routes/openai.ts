@@ -2,7 +2,7 @@ import { Router, type RequestHandler } from 'express';
 import { z } from 'zod/v4';
 import { secretForService } from '../auth/service-secret.js';
 import { errorEnvelope } from '../errors.js';
-import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
+import { coversServiceId, MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import type { ServiceRegistry, ServiceTarget } from '../services/registry.js';
 import type { ChatCompletionsBody, ChatCompletionsRequest } from '../services/types.js';
@@ -52,9 +52,9 @@ export function openAiRoutes(guard: RequestHandler[], deps: ServiceCallDeps): Ro
     await relay(req, res, deps, first, (call) => call.target.service.chatCompletions(requestFor(call.target), call.call), OPENAI_STREAM);
   });
 
-  router.get('/v1/models', ...guard, (req, res) => {
+  router.get('/v1/models', ...guard, async (req, res) => {
     const created = 0;
-    const ids = modelsFor(req.principal, deps.registry());
+    const ids = await modelsFor(req.principal, deps.registry());
     res.json({ object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: ownerOf(id) })) });
   });
 
@@ -70,18 +70,23 @@ const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
 
 /**
  * The models a credential may use: for a token, every service it has a secret for (or that needs
- * none) with its listed engines; for an operator key, the models its roles list.
+ * none) with its engines: configured, or as the upstream lists them for that secret, when the
+ * token names the service for it (a secret for every service, `""`, or an open-access caller's
+ * bearer, is not sent to every upstream just to list); for an operator key, the models its roles list.
  */
-function modelsFor(principal: Express.Request['principal'], registry: ServiceRegistry): string[] {
+async function modelsFor(principal: Express.Request['principal'], registry: ServiceRegistry): Promise<string[]> {
   if (!principal) return [];
   if (principal.kind === 'key') return [...principal.key.models.keys()].sort();
-  const ids: string[] = [];
-  for (const entry of registry.entries()) {
-    for (const id of [entry.prefix, ...entry.service.models().map((engine) => `${entry.prefix}/${engine}`)]) {
-      if (!entry.service.needsSecret || secretForService(principal, id, undefined) !== undefined) ids.push(id);
-    }
-  }
-  return ids;
+  const perService = await Promise.all(
+    registry.entries().map(async (entry) => {
+      const usable = (id: string): boolean => !entry.service.needsSecret || secretForService(principal, id, undefined) !== undefined;
+      const named = principal.kind === 'token' && principal.claims.serviceSecrets.some((s) => s.serviceId !== '' && coversServiceId(s.serviceId, entry.prefix));
+      const secret = named ? secretForService(principal, entry.prefix, undefined) : undefined;
+      const engines = secret !== undefined && entry.service.listModels ? await entry.service.listModels(secret) : entry.service.models();
+      return [entry.prefix, ...engines.map((engine) => `${entry.prefix}/${engine}`)].filter(usable);
+    }),
+  );
+  return perService.flat();
 }
 
 function ownerOf(id: string): string {

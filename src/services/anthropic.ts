@@ -21,6 +21,7 @@ type AnthropicApi = keyof typeof ANTHROPIC_PATHS;
  */
 export class AnthropicService extends UpstreamService {
   readonly forwards = Object.keys(ANTHROPIC_PATHS) as AnthropicApi[];
+  protected readonly modelListing = { path: '/v1/models', headers: { 'anthropic-version': DEFAULT_ANTHROPIC_VERSION } };
 
   /** one of `forwards` (the routes check) */
   forward(api: ForwardedApi, request: ApiRequest, call: ServiceCall): Promise<ApiResult> {

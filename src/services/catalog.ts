@@ -78,6 +78,7 @@ const serviceSchema = z.discriminatedUnion('kind', [
       ...upstreamFields,
       defaultModel: engineName.optional(),
       models: z.array(engineName).max(1024).optional(),
+      modelsFromUpstream: z.boolean().optional(),
       /** Azure OpenAI wants the key in an `api-key` header */
       auth: z.enum(['bearer', 'api-key']).optional(),
       /** the environment variable holding the server's own key, for operator API keys */
@@ -92,6 +93,7 @@ const serviceSchema = z.discriminatedUnion('kind', [
       ...upstreamFields,
       defaultModel: engineName.optional(),
       models: z.array(engineName).max(1024).optional(),
+      modelsFromUpstream: z.boolean().optional(),
       /** the environment variable holding the server's own key, for operator API keys */
       operatorKeyEnv: envName.optional(),
     })
@@ -179,13 +181,18 @@ export function buildRegistry(configured: Record<string, ServiceConfig>, default
         const service = new OpenAiCompatibleService(upstream(serviceId, config, config.auth ?? 'bearer', environment), {
           defaultEngine: config.defaultModel ?? DEFAULT_OPENAI_MODEL,
           models: config.models ?? [],
+          modelsFromUpstream: config.modelsFromUpstream ?? false,
           streamUsage: config.streamUsage ?? true,
         });
         registry.register(serviceId, service, operatorKeyOf(serviceId, config, environment), config.fallbacks);
         break;
       }
       case 'anthropic': {
-        const service = new AnthropicService(upstream(serviceId, config, 'x-api-key', environment), { defaultEngine: config.defaultModel ?? DEFAULT_ANTHROPIC_MODEL, models: config.models ?? [] });
+        const service = new AnthropicService(upstream(serviceId, config, 'x-api-key', environment), {
+          defaultEngine: config.defaultModel ?? DEFAULT_ANTHROPIC_MODEL,
+          models: config.models ?? [],
+          modelsFromUpstream: config.modelsFromUpstream ?? false,
+        });
         registry.register(serviceId, service, operatorKeyOf(serviceId, config, environment), config.fallbacks);
         break;
       }

@@ -24,6 +24,7 @@ type OpenAiApi = keyof typeof OPENAI_PATHS;
  */
 export class OpenAiCompatibleService extends UpstreamService {
   readonly forwards = Object.keys(OPENAI_PATHS) as OpenAiApi[];
+  protected readonly modelListing = { path: '/models' };
 
   constructor(
     upstream: Upstream,

@@ -146,6 +146,8 @@ export interface AisService {
   forward?(api: ForwardedApi, request: ApiRequest, call: ServiceCall): Promise<ApiResult>;
   /** engines worth listing in `GET /v1/models` (the serviceId alone means its default engine) */
   models(): string[];
+  /** the engines to list for a caller with this secret, where the upstream can say more than `models()` */
+  listModels?(secret: string): Promise<string[]>;
   /** releases connections once in-flight calls are done (config reload, shutdown) */
   close(): Promise<void>;
 }

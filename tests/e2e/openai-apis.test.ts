@@ -9,6 +9,8 @@ import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
 import { MOCK_EMBEDDING_USAGE, MOCK_RESPONSE_ID, MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 
+const LOCAL_SECRET = 'local-model-server-key-0123456789';
+
 const UPSTREAM_SECRET = 'sk-token-secret-for-responses-0123456';
 
 interface ErrorBody {
@@ -31,8 +33,19 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
     mock = await MockOpenAi.start();
     dir = mkdtempSync(join(tmpdir(), 'aisbgw-openai-apis-'));
     const configPath = join(dir, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ services: { 'chat:openai.com': { kind: 'openai', baseUrl: mock.baseUrl, models: ['gpt-4o-mini', 'text-embedding-3-small'] } } }));
-    gw = await startGateway({ AISBREAKER_CONFIG: configPath });
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        services: {
+          'chat:openai.com': { kind: 'openai', baseUrl: mock.baseUrl, models: ['gpt-4o-mini', 'text-embedding-3-small'] },
+          // no models configured: /v1/models asks the upstream
+          'chat:local': { kind: 'openai', baseUrl: mock.baseUrl, modelsFromUpstream: true },
+          'chat:quiet': { kind: 'openai', baseUrl: mock.baseUrl },
+        },
+      }),
+    );
+    // a dead loopback Anthropic: no request may leave the machine
+    gw = await startGateway({ AISBREAKER_CONFIG: configPath, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9' });
     token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }, { serviceId: 'chat:anthropic.com', authSecret: 'sk-ant-x' }] } });
   });
   afterAll(async () => {
@@ -206,6 +219,35 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
         expect((refused as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after')).toMatch(/^\d+$/);
       }
       expect(mock.received).toHaveLength(3);
+    });
+  });
+
+  describe('/v1/models', () => {
+    it("lists a service's configured models, and asks an upstream without configured models with the caller's secret, kept a minute", async () => {
+      const local = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:local', authSecret: LOCAL_SECRET }] } });
+      const ids = async (credential: string): Promise<string[]> => (await client(credential).models.list()).data.map((m) => m.id);
+      expect(await ids(local)).toEqual(['chat:dummy', 'chat:echo', 'chat:local', 'chat:local/llama3:8b', 'chat:local/qwen2.5-coder']);
+      expect(await ids(local)).toEqual(['chat:dummy', 'chat:echo', 'chat:local', 'chat:local/llama3:8b', 'chat:local/qwen2.5-coder']);
+      expect(mock.received.map((r) => `${r.method} ${r.path} ${String(r.headers.authorization)}`)).toEqual([`GET /v1/models Bearer ${LOCAL_SECRET}`]);
+      // configured models are listed as configured, the upstream is not asked
+      expect(await ids(token)).toEqual(expect.arrayContaining(['chat:openai.com/gpt-4o-mini', 'chat:openai.com/text-embedding-3-small', 'chat:anthropic.com']));
+      expect(mock.received).toHaveLength(1);
+    });
+
+    it('does not send a secret for every service ("") to every upstream just to list, nor ask a service not configured to', async () => {
+      const everywhere = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: '', authSecret: LOCAL_SECRET }] } });
+      expect((await client(everywhere).models.list()).data.map((m) => m.id)).toContain('chat:local');
+      const quiet = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:quiet', authSecret: LOCAL_SECRET }] } });
+      expect((await client(quiet).models.list()).data.map((m) => m.id)).toEqual(['chat:dummy', 'chat:echo', 'chat:quiet']);
+      expect(mock.received).toHaveLength(0);
+    });
+
+    it('lists the service alone when its upstream cannot list, and asks again next time', async () => {
+      const local = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:local', authSecret: `${LOCAL_SECRET}-2` }] } });
+      mock.next({ kind: 'fail', status: 500, body: { error: { message: 'down' } } });
+      expect((await client(local).models.list()).data.map((m) => m.id)).toEqual(['chat:dummy', 'chat:echo', 'chat:local']);
+      expect((await client(local).models.list()).data.map((m) => m.id)).toContain('chat:local/llama3:8b');
+      expect(mock.received).toHaveLength(2);
     });
   });
 });

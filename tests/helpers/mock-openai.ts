@@ -111,11 +111,12 @@ export class MockOpenAi {
   }
 
   private answer(record: ReceivedRequest, res: ServerResponse, behaviour: MockBehaviour): void {
-    const otherApi = /\/v1\/(responses|embeddings|completions)(?:\/([^/?]+))?$/.exec(record.path);
+    const otherApi = /\/v1\/(responses|embeddings|completions|models)(?:\/([^/?]+))?$/.exec(record.path);
     if (otherApi && behaviour.kind === 'fail') {
       res.writeHead(behaviour.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(behaviour.body));
       return;
     }
+    if (record.method === 'GET' && record.path.endsWith('/v1/models')) return json(res, 200, { object: 'list', data: MOCK_UPSTREAM_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'mock' })) });
     if (otherApi?.[1] === 'responses') return answerResponses(record, res, otherApi[2]);
     if (otherApi?.[1] === 'embeddings') return answerEmbeddings(record, res);
     if (otherApi?.[1] === 'completions') return answerCompletions(record, res);
@@ -199,6 +200,8 @@ export class MockOpenAi {
   }
 }
 
+/** what GET /v1/models of the mock lists (an id with a space, which the gateway must not pass on, too) */
+export const MOCK_UPSTREAM_MODELS = ['llama3:8b', 'qwen2.5-coder', 'bad id'];
 export const MOCK_EMBEDDING_USAGE = { prompt_tokens: 5, total_tokens: 5 };
 export const MOCK_RESPONSE_ID = 'resp_mock_0123';
 
