@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { parseCatalog } from '../../src/services/catalog.js';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
+import { getJson, within, type TokenInfo } from '../helpers/lifecycle-helpers.js';
 import { MOCK_ANTHROPIC_TOTAL, MOCK_COUNTED_TOKENS, MOCK_TOOL_INPUT, MockAnthropic, mockClaudeAnswer } from '../helpers/mock-anthropic.js';
 import { MOCK_TOOL_ARGUMENTS, MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 
@@ -316,6 +316,23 @@ describe('Anthropic Messages API', () => {
       expect(claude.received).toHaveLength(2);
     });
 
+    it('charges a stream the caller leaves early what message_start reported (the prompt was billed)', async () => {
+      const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerDay: 1000 } }, serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET }] } });
+      const used = async (): Promise<number> => (await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+      claude.eventDelayMs = 200;
+      try {
+        const controller = new AbortController();
+        const res = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'x-api-key': limited }, body: JSON.stringify({ model: CLAUDE, max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'one two three four five six' }] }), signal: controller.signal });
+        await res.body?.getReader().read();
+        controller.abort();
+      } finally {
+        claude.eventDelayMs = 0;
+      }
+      // message_start's usage: 12 input + 3 cache read + 1 output
+      await within(3000, async () => (await used()) > 0);
+      expect(await used()).toBe(16);
+    });
+
     it('counts every usage field (cache reads too) against LLM-token limits, JSON and streamed', async () => {
       const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerMinute: 40 } }, serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET }] } });
       const ask = (stream: boolean): Promise<Response> => postMessages(gw, { 'x-api-key': limited }, { model: CLAUDE, max_tokens: 8, stream, messages: [{ role: 'user', content: 'x' }] });
@@ -423,6 +440,17 @@ describe('Anthropic Messages API', () => {
       expect(count.status).toBe(400);
       const error = ((await count.json()) as AnthropicErrorBody).error;
       expect(error.message).toBe('model: service "chat:openai.com" does not offer POST /v1/messages/count_tokens; it answers POST /v1/chat/completions, POST /v1/messages, POST /api/v1/process, POST /v1/responses, GET /v1/responses/{id}, DELETE /v1/responses/{id}, POST /v1/embeddings, POST /v1/completions');
+    });
+
+    it('ends a translated stream the upstream breaks off with an Anthropic error event', async () => {
+      gpt.next({ kind: 'drop-mid-stream' });
+      const res = await postMessages(gw, { 'x-api-key': token }, { model: GPT, max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'one two three four' }] });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(eventNames(text)[0]).toBe('message_start');
+      expect(eventNames(text).at(-1)).toBe('error');
+      expect(eventNames(text)).not.toContain('message_stop');
+      expect(text).toContain('"code":"UPSTREAM_ERROR"');
     });
 
     it('answers /v1/messages from the local services too', async () => {

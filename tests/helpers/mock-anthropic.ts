@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startMockServer, type MockRequest, type MockServer } from './mock-server.js';
 
 /** What the mock does with the next request (one behaviour per request, in order; then `answer`). */
 export type MockAnthropicBehaviour =
@@ -47,12 +47,15 @@ function textOf(content: unknown): string {
 export class MockAnthropic {
   readonly received: ReceivedAnthropicRequest[] = [];
   readonly acceptedKeys = new Set<string>();
+  /** ms between two stream events */
+  eventDelayMs = 0;
   private readonly behaviours: MockAnthropicBehaviour[] = [];
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
+  private server: MockServer | undefined;
+
+  get port(): number {
+    return this.server?.port ?? 0;
+  }
 
   /** The base URL to configure (Anthropic style, without /v1). */
   get baseUrl(): string {
@@ -60,11 +63,9 @@ export class MockAnthropic {
   }
 
   static async start(...acceptedKeys: string[]): Promise<MockAnthropic> {
-    let mock: MockAnthropic | undefined;
-    const server = createServer((req, res) => mock?.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    mock = new MockAnthropic(server, (server.address() as AddressInfo).port);
+    const mock = new MockAnthropic();
     for (const key of acceptedKeys) mock.acceptedKeys.add(key);
+    mock.server = await startMockServer((request) => mock.handle(request));
     return mock;
   }
 
@@ -73,25 +74,13 @@ export class MockAnthropic {
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server?.close();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: ReceivedAnthropicRequest['body'] = {};
-      try {
-        body = JSON.parse(text) as ReceivedAnthropicRequest['body'];
-      } catch {
-        // answered below as Anthropic would
-      }
-      const record = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, body };
-      this.received.push(record);
-      this.answer(record, res, this.behaviours.shift() ?? { kind: 'answer' });
-    });
+  private handle({ req, res, text, json }: MockRequest): void {
+    const record = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, body: json as ReceivedAnthropicRequest['body'] };
+    this.received.push(record);
+    this.answer(record, res, this.behaviours.shift() ?? { kind: 'answer' });
   }
 
   private error(res: ServerResponse, status: number, type: string, message: string): void {
@@ -151,9 +140,17 @@ export class MockAnthropic {
     }
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     const dropAt = behaviour.kind === 'drop-mid-stream' ? 3 : events.length;
-    for (const [event, data] of events.slice(0, dropAt)) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    // what was written reaches the gateway before the connection breaks
-    if (dropAt < events.length) setTimeout(() => res.socket?.destroy(), 50);
-    else res.end();
+    let i = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      // what was written reaches the gateway before the connection breaks
+      if (i === dropAt && dropAt < events.length) return void setTimeout(() => res.socket?.destroy(), 50);
+      const [event, data] = events[i++] ?? [];
+      if (event === undefined) return void res.end();
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      if (this.eventDelayMs > 0) setTimeout(next, this.eventDelayMs);
+      else next();
+    };
+    next();
   }
 }

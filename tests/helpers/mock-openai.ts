@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startMockServer, type MockRequest, type MockServer } from './mock-server.js';
 
 /** What the mock does with the next request (one behaviour per request, in order; then `answer`). */
 export type MockBehaviour =
@@ -54,10 +54,11 @@ export class MockOpenAi {
   private readonly behaviours: MockBehaviour[] = [];
   private readonly closeWaiters: (() => void)[] = [];
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
+  private server: MockServer | undefined;
+
+  get port(): number {
+    return this.server?.port ?? 0;
+  }
 
   /** The base URL to configure as the service's baseUrl (OpenAI style, ending in /v1). */
   get baseUrl(): string {
@@ -65,10 +66,8 @@ export class MockOpenAi {
   }
 
   static async start(): Promise<MockOpenAi> {
-    let mock: MockOpenAi | undefined;
-    const server = createServer((req, res) => mock?.handle(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    mock = new MockOpenAi(server, (server.address() as AddressInfo).port);
+    const mock = new MockOpenAi();
+    mock.server = await startMockServer((request) => mock.handle(request));
     return mock;
   }
 
@@ -84,30 +83,18 @@ export class MockOpenAi {
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.server?.close();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: ReceivedRequest['body'] = {};
-      try {
-        body = JSON.parse(text) as ReceivedRequest['body'];
-      } catch {
-        // recorded as received; answered below like any request
-      }
-      const record: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, body, closedEarly: false };
-      this.received.push(record);
-      res.on('close', () => {
-        if (res.writableFinished) return;
-        record.closedEarly = true;
-        for (const resolve of this.closeWaiters.splice(0)) resolve();
-      });
-      this.answer(record, res, this.behaviours.shift() ?? { kind: 'answer' });
+  private handle({ req, res, text, json }: MockRequest): void {
+    const record: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, text, body: json as ReceivedRequest['body'], closedEarly: false };
+    this.received.push(record);
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      record.closedEarly = true;
+      for (const resolve of this.closeWaiters.splice(0)) resolve();
     });
+    this.answer(record, res, this.behaviours.shift() ?? { kind: 'answer' });
   }
 
   private answer(record: ReceivedRequest, res: ServerResponse, behaviour: MockBehaviour): void {
