@@ -19,8 +19,8 @@ describe('log redaction', () => {
     const logger = createLogger('info', stream);
     const secret = 'sk-very-secret-value-42';
     logger.info({ authorization: `Bearer ${secret}`, token: secret, access_token: secret, secret, authSecret: secret, clientSecret: secret, apiKey: secret, adminKey: secret }, 'flat');
-    logger.info({ headers: { authorization: secret, 'api-key': secret, cookie: secret } }, 'headers');
-    logger.info({ req: { headers: { authorization: secret, 'api-key': secret, cookie: secret } } }, 'req');
+    logger.info({ headers: { authorization: secret, 'api-key': secret, 'x-api-key': secret, cookie: secret } }, 'headers');
+    logger.info({ req: { headers: { authorization: secret, 'api-key': secret, 'x-api-key': secret, cookie: secret } } }, 'req');
     logger.info({ serviceSecrets: [{ serviceId: 'a', authSecret: secret }] }, 'claims');
     logger.info({ claims: { serviceSecrets: [{ serviceId: 'a', authSecret: secret }] } }, 'nested claims');
     logger.info({ body: { clientSecret: secret, requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'a', authSecret: secret }] } } }, 'body');

@@ -571,4 +571,16 @@ describe('Anthropic Messages API', () => {
       expect(body.outputs[0]?.text.content).toBe(mockClaudeAnswer('process me'));
     });
   });
+
+  it('counts requests and LLM tokens in the metrics by route and service, and never logs a secret or token', async () => {
+    await anthropic(gw, OPERATOR_KEY).messages.create({ model: CLAUDE, max_tokens: 8, messages: [{ role: 'user', content: 'metered' }] });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/route="\/v1\/messages"[^\n]*service="chat:anthropic\.com"|service="chat:anthropic\.com"[^\n]*route="\/v1\/messages"/);
+    expect(metrics).toMatch(/route="\/v1\/messages\/count_tokens"/);
+    const tokens = /aisbgw_llm_tokens_total\{project="ProjectC",service="chat:anthropic\.com"\} (\d+)/.exec(metrics)?.[1];
+    // this call's and the earlier operator-key call's
+    expect(Number(tokens)).toBe(2 * MOCK_ANTHROPIC_TOTAL);
+    const logs = gw.logs.join('\n');
+    for (const secret of [ANTHROPIC_SECRET, OPENAI_SECRET, SERVER_ANTHROPIC_KEY, OPERATOR_KEY, PROXY_SECRET, token]) expect(logs).not.toContain(secret);
+  });
 });
