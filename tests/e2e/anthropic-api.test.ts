@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { parseCatalog } from '../../src/services/catalog.js';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { getJson, within, type TokenInfo } from '../helpers/lifecycle-helpers.js';
+import { llmTokensUsed, within } from '../helpers/lifecycle-helpers.js';
 import { MOCK_ANTHROPIC_TOTAL, MOCK_COUNTED_TOKENS, MOCK_TOOL_INPUT, MockAnthropic, mockClaudeAnswer } from '../helpers/mock-anthropic.js';
 import { MOCK_TOOL_ARGUMENTS, MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 
@@ -186,8 +186,7 @@ describe('Anthropic Messages API', () => {
       const counted = await anthropic(gw, limited).messages.countTokens({ model: CLAUDE, messages: [{ role: 'user', content: 'count' }] });
       expect(counted.input_tokens).toBe(MOCK_COUNTED_TOKENS);
       expect(claude.received[0]?.path).toBe('/v1/messages/count_tokens');
-      const info = await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` });
-      expect(info.json.usage.find((u) => u.unit === 'tokens')?.used).toBe(0);
+      expect(await llmTokensUsed(gw.url, limited)).toBe(0);
     });
 
     it('serves an operator key with the server key (ANTHROPIC_API_KEY), and only the models its role lists', async () => {
@@ -318,7 +317,7 @@ describe('Anthropic Messages API', () => {
 
     it('charges a stream the caller leaves early what message_start reported (the prompt was billed)', async () => {
       const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerDay: 1000 } }, serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET }] } });
-      const used = async (): Promise<number> => (await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+      const used = (): Promise<number> => llmTokensUsed(gw.url, limited);
       claude.eventDelayMs = 200;
       try {
         const controller = new AbortController();
@@ -336,7 +335,7 @@ describe('Anthropic Messages API', () => {
     it('counts every usage field (cache reads too) against LLM-token limits, JSON and streamed', async () => {
       const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerMinute: 40 } }, serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: ANTHROPIC_SECRET }] } });
       const ask = (stream: boolean): Promise<Response> => postMessages(gw, { 'x-api-key': limited }, { model: CLAUDE, max_tokens: 8, stream, messages: [{ role: 'user', content: 'x' }] });
-      const used = async (): Promise<number> => (await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+      const used = (): Promise<number> => llmTokensUsed(gw.url, limited);
       const first = await ask(true);
       expect(first.headers.get('anthropic-ratelimit-tokens-limit')).toBe('40');
       await first.text();
@@ -433,8 +432,7 @@ describe('Anthropic Messages API', () => {
     it('counts the translated usage against LLM-token limits; refuses count_tokens naming what the service answers', async () => {
       const limited = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerDay: 1000 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: OPENAI_SECRET }] } });
       await (await postMessages(gw, { 'x-api-key': limited }, { model: GPT, max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'x' }] })).text();
-      const info = await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${limited}` });
-      expect(info.json.usage.find((u) => u.unit === 'tokens')?.used).toBe(MOCK_USAGE.total_tokens);
+      expect(await llmTokensUsed(gw.url, limited)).toBe(MOCK_USAGE.total_tokens);
 
       const count = await postMessages(gw, { 'x-api-key': limited }, { model: GPT, messages: [{ role: 'user', content: 'x' }] }, '/v1/messages/count_tokens');
       expect(count.status).toBe(400);

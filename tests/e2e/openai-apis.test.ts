@@ -6,7 +6,7 @@ import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mint, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { getJson, type TokenInfo } from '../helpers/lifecycle-helpers.js';
+import { llmTokensUsed } from '../helpers/lifecycle-helpers.js';
 import { MOCK_EMBEDDING_USAGE, MOCK_RESPONSE_ID, MOCK_USAGE, MockOpenAi, mockAnswer } from '../helpers/mock-openai.js';
 
 const LOCAL_SECRET = 'local-model-server-key-0123456789';
@@ -26,8 +26,7 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
   const client = (apiKey = token): OpenAI => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey, maxRetries: 0, timeout: 10_000 });
   const limitedToken = (requestQuotas: Record<string, Record<string, number>>): Promise<string> =>
     mint(gw.url, { requestAuthAndQuotas: { requestQuotas, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }] } });
-  const tokensUsed = async (credential: string): Promise<number> =>
-    (await getJson<TokenInfo>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${credential}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+  const tokensUsed = (credential: string): Promise<number> => llmTokensUsed(gw.url, credential);
 
   beforeAll(async () => {
     mock = await MockOpenAi.start();

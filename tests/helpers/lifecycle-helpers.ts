@@ -111,6 +111,11 @@ export async function getJson<T = unknown>(url: string, headers: Record<string, 
   return answer<T>(await fetch(url, { headers }));
 }
 
+/** The LLM tokens a token has used in its (first) LLM-token window, as its tokeninfo says; -1 without one. */
+export async function llmTokensUsed(baseUrl: string, token: string): Promise<number> {
+  return (await getJson<TokenInfo>(`${baseUrl}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${token}` })).json.usage.find((u) => u.unit === 'tokens')?.used ?? -1;
+}
+
 export interface MintAnswer {
   access_token: string;
   token_type: string;
