@@ -4,7 +4,7 @@ import type { ApiFamily, ServiceTarget } from '../services/registry.js';
 import type { ApiRequest, ApiResult, ForwardedApi, ServiceCall } from '../services/types.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
-import { quotedKeys, saysWhatWasChecked } from './body.js';
+import { assertNoLookalikeKeys, quotedKeys, saysWhatWasChecked } from './body.js';
 import { notOffered } from './offered-apis.js';
 import { relay, type StreamFraming } from './relay.js';
 import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
@@ -14,7 +14,9 @@ export const modelField = z.string({ error: 'must be a string' }).min(1, { error
 /** What the gateway itself needs of a forwarded request; every other field passes on untouched. */
 export const forwardedSchema = z.looseObject({ model: modelField, stream: z.boolean({ error: 'must be a boolean' }).optional() });
 
-const CHECKED_KEYS = quotedKeys('model', 'stream', 'stream_options');
+/** The fields the gateway decides on (stream_options: whether a completions stream reports its usage). */
+const DECIDED_KEYS = ['model', 'stream', 'stream_options'];
+const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
 
 export interface ForwardedRoute {
   api: ForwardedApi;
@@ -40,7 +42,10 @@ export async function relayForwarded(req: Request, res: Response, deps: ServiceC
   const parsed = (route.schema ?? forwardedSchema).safeParse(req.body);
   if (!parsed.success) throw zodIssueToApiError(parsed.error);
   // the fields of the parsed JSON itself, not of zod's copy (see the chat completions route)
-  const body = req.body as { model: string; [field: string]: unknown };
+  const body = req.body as { model: string; stream_options?: unknown; [field: string]: unknown };
+  // what the gateway checks must be what a case-insensitive upstream decoder reads
+  assertNoLookalikeKeys(body, DECIDED_KEYS);
+  if (typeof body.stream_options === 'object' && body.stream_options !== null) assertNoLookalikeKeys(body.stream_options, ['include_usage'], 'stream_options.');
   const target = deps.registry().resolveModel(body.model, route.family);
   const raw = req.rawBody;
   const headers = route.headers?.(req);

@@ -270,6 +270,7 @@ describe('Anthropic Messages API', () => {
         [{ model: CLAUDE, max_tokens: 8 }, 'messages'],
         [{ model: CLAUDE, max_tokens: 8, messages: [] }, 'messages'],
         [{ model: CLAUDE, max_tokens: 8, messages: [{ role: 'user', content: 'x' }], stream: 'yes' }, 'stream'],
+        [{ model: CLAUDE, MODEL: 'chat:openai.com/gpt-4o', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }, 'MODEL'],
       ];
       for (const [body, field] of cases) {
         const res = await postMessages(gw, { 'x-api-key': token }, body);

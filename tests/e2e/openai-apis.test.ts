@@ -147,6 +147,10 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
         [{ input: 'x' }, 'model'],
         [{ model: '', input: 'x' }, 'model'],
         [{ model: 'gpt-4o-mini', input: 'x', stream: 'yes' }, 'stream'],
+        // keys a case-insensitive upstream decoder (Go's) would take for the checked ones
+        [{ model: 'gpt-4o-mini', Model: 'chat:other/x', input: 'x' }, 'Model'],
+        [{ model: 'gpt-4o-mini', input: 'x', ſtream: true }, 'ſtream'],
+        [{ model: 'gpt-4o-mini', input: 'x', stream: true, stream_options: { Include_Usage: false } }, 'stream_options.Include_Usage'],
       ] as const) {
         const res = await fetch(`${gw.url}/v1/responses`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
         expect(res.status).toBe(400);
