@@ -1,6 +1,7 @@
 import { answerModelOf } from './openai-format.js';
 import { readServerSentEvents } from './sse-reader.js';
 import { completionsMeter, embeddingsMeter, messagesMeter, parseJson, responsesMeter, type UsageMeter } from './usage-meters.js';
+import { isObject, type Json } from './json-shape.js';
 import { MAX_ANSWER_BYTES, upstreamMessage, type Upstream, type UpstreamRequest } from './upstream.js';
 import type { ApiRequest, ApiResult, ChatCompletionsRequest, ForwardedApi, ChatCompletionsResult, LlmUsage, ServiceCall, StreamEvent } from './types.js';
 
@@ -159,12 +160,6 @@ function withoutSecret(data: string, secret: string | undefined): string {
   if (isObject(event.error)) redacted.error = redactedError(event.error, secret);
   if (isObject(event.response) && isObject(event.response.error)) redacted.response = { ...event.response, error: redactedError(event.response.error, secret) };
   return JSON.stringify(redacted);
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function redactedError(error: Json, secret: string | undefined): Json {

@@ -222,6 +222,12 @@ describe('Anthropic Messages API', () => {
       const overloadedText = await overloaded.text();
       expect(eventNames(overloadedText)).toEqual(['message_start', 'error']);
       expect(overloadedText).toContain('overloaded_error');
+
+      // an error event quoting the key sent upstream passes on without it
+      claude.next({ kind: 'error-event', message: `Overloaded for key ${ANTHROPIC_SECRET}` });
+      const quoting = await (await postMessages(gw, { 'x-api-key': token }, { model: CLAUDE, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'x' }] })).text();
+      expect(quoting).toContain('Overloaded for key [redacted]');
+      expect(quoting).not.toContain(ANTHROPIC_SECRET);
     });
   });
 

@@ -88,6 +88,15 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
       expect(mock.received[0]?.body.tools).toEqual([{ type: 'web_search' }]);
     });
 
+    it('passes an error event of the stream on without the secret it may quote', async () => {
+      mock.next({ kind: 'error-chunk', body: { type: 'error', code: `bad_key_${UPSTREAM_SECRET}`, message: `key ${UPSTREAM_SECRET} is over its quota`, param: null } });
+      const res = await fetch(`${gw.url}/v1/responses`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'x', stream: true }) });
+      const text = await res.text();
+      expect(text).toContain('event: error');
+      expect(text).toContain('key [redacted] is over its quota');
+      expect(text).not.toContain(UPSTREAM_SECRET);
+    });
+
     it("works with the Vercel AI SDK's default openai(model) provider, generateText and streamText", async () => {
       const provider = createOpenAI({ baseURL: `${gw.url}/v1`, apiKey: token });
       const generated = await generateText({ model: provider('gpt-4o-mini'), prompt: 'vercel', maxRetries: 0 });

@@ -8,8 +8,8 @@ export type MockAnthropicBehaviour =
   | { kind: 'fail'; status: number; body: unknown }
   /** streams: message_start and one text delta, then breaks the connection */
   | { kind: 'drop-mid-stream' }
-  /** streams: message_start, then an `error` event (as Anthropic reports overload mid-stream) */
-  | { kind: 'error-event' };
+  /** streams: message_start, then an `error` event (as Anthropic reports overload mid-stream), with this message */
+  | { kind: 'error-event'; message?: string };
 
 export interface ReceivedAnthropicRequest {
   method: string;
@@ -119,7 +119,7 @@ export class MockAnthropic {
       ['message_start', { type: 'message_start', message: { id: 'msg_mock', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, cache_read_input_tokens: 3, output_tokens: 1 } } }],
     ];
     if (behaviour.kind === 'error-event') {
-      events.push(['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }]);
+      events.push(['error', { type: 'error', error: { type: 'overloaded_error', message: behaviour.message ?? 'Overloaded' } }]);
     } else if (tool) {
       events.push(['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }]);
       events.push(['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Let me look that up.' } }]);

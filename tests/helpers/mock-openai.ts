@@ -104,7 +104,7 @@ export class MockOpenAi {
       return;
     }
     if (record.method === 'GET' && record.path.endsWith('/v1/models')) return json(res, 200, { object: 'list', data: MOCK_UPSTREAM_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'mock' })) });
-    if (otherApi?.[1] === 'responses') return answerResponses(record, res, otherApi[2]);
+    if (otherApi?.[1] === 'responses') return answerResponses(record, res, otherApi[2], behaviour);
     if (otherApi?.[1] === 'embeddings') return answerEmbeddings(record, res);
     if (otherApi?.[1] === 'completions') return answerCompletions(record, res);
     if (!record.path.endsWith('/chat/completions')) {
@@ -221,7 +221,7 @@ function responseObject(model: string, text: string, status: 'in_progress' | 'co
 }
 
 /** POST /v1/responses (JSON, or the real event sequence ending with response.completed), GET and DELETE of the stored one. */
-function answerResponses(record: ReceivedRequest, res: ServerResponse, id: string | undefined): void {
+function answerResponses(record: ReceivedRequest, res: ServerResponse, id: string | undefined, behaviour: MockBehaviour): void {
   if (id !== undefined) {
     if (id !== MOCK_RESPONSE_ID) return json(res, 404, { error: { message: `No response found with id '${id}'.`, type: 'invalid_request_error', code: null } });
     if (record.method === 'DELETE') return json(res, 200, { id, object: 'response', deleted: true });
@@ -244,7 +244,9 @@ function answerResponses(record: ReceivedRequest, res: ServerResponse, id: strin
     { type: 'response.completed', response: responseObject(model, text, 'completed') },
   ];
   res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-  events.forEach((event, i) => res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: i })}\n\n`));
+  // error-chunk: the first event, then the Responses API's own error event
+  const sent = behaviour.kind === 'error-chunk' ? [events[0] ?? {}, behaviour.body as Record<string, unknown>] : events;
+  sent.forEach((event, i) => res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: i })}\n\n`));
   res.end();
 }
 
