@@ -40,6 +40,8 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
           // no models configured: /v1/models asks the upstream
           'chat:local': { kind: 'openai', baseUrl: mock.baseUrl, modelsFromUpstream: true },
           'chat:quiet': { kind: 'openai', baseUrl: mock.baseUrl },
+          // its upstream refuses connections: its fallbacks stand in, those that answer the API
+          'chat:primary': { kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', fallbacks: [{ service: 'chat:anthropic.com' }, { service: 'chat:openai.com', model: 'gpt-4o-mini' }] },
         },
       }),
     );
@@ -122,6 +124,14 @@ describe('OpenAI Responses, embeddings and completions APIs', () => {
       const bad = await fetch(`${gw.url}/v1/responses/a%2F..%2Fmodels`, { headers: { Authorization: `Bearer ${token}` } });
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as ErrorBody).error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'id' } });
+    });
+
+    it('falls back to the next listed service that answers the Responses API when every upstream failed before answering', async () => {
+      const withPrimary = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:primary', authSecret: 'sk-primary-0123456789' }, { serviceId: 'chat:openai.com', authSecret: UPSTREAM_SECRET }, { serviceId: 'chat:anthropic.com', authSecret: 'sk-ant-x' }] } });
+      const response = await client(withPrimary).responses.create({ model: 'chat:primary/some-model', input: 'fall back' });
+      expect(response.output_text).toBe(mockAnswer('fall back'));
+      // the anthropic fallback (no Responses API) was passed over
+      expect(mock.received.map((r) => `${r.path} ${String(r.body.model)} ${String(r.headers.authorization)}`)).toEqual([`/v1/responses gpt-4o-mini Bearer ${UPSTREAM_SECRET}`]);
     });
 
     it('refuses other kinds of service with a 400 naming what they answer', async () => {
