@@ -26,7 +26,7 @@ commands:
       --client-rpm/--client-rph/--client-rpd <n>   per-client request limits
       --global-rpm/--global-rph/--global-rpd <n>   global request limits
   inspect <token|->         decrypt a token and print its claims, secrets redacted
-  revoke <token|-> | --jti <id> [--url <gateway>]
+  revoke <token|-> | --jti=<id> [--url <gateway>]
                             revoke a token at a running gateway (default http://127.0.0.1:3000);
                             by jti needs AISBREAKER_ADMIN_KEY in the environment
 
@@ -146,7 +146,7 @@ async function revoke(args: string[]): Promise<void> {
     options: { jti: { type: 'string' }, url: { type: 'string', default: `http://127.0.0.1:${process.env.PORT ?? 3000}` } },
   });
   const input = positionals[0];
-  if (!input && !values.jti) fail('revoke needs a token (or - to read it from stdin), or --jti <id>');
+  if (!input && !values.jti) fail('revoke needs a token (or - to read it from stdin), or --jti=<id>');
   const form = new URLSearchParams();
   if (input) form.set('token', input === '-' ? readInput('-') : input);
   if (values.jti) form.set('jti', values.jti);

@@ -216,11 +216,11 @@ describe.concurrent('CLI against a running gateway with the same secret', { time
   it('revoke --jti needs AISBREAKER_ADMIN_KEY in the environment', async () => {
     const token = await mint(gw.url, { requestAuthAndQuotas: {} }, { Authorization: `Bearer ${ADMIN_KEY}` });
     const info = await getJson<{ jti: string }>(`${gw.url}/api/v1/oauth/tokeninfo`, { Authorization: `Bearer ${token}` });
-    const without = await runCli(['revoke', '--jti', info.json.jti, '--url', gw.url]);
+    const without = await runCli(['revoke', `--jti=${info.json.jti}`, '--url', gw.url]);
     expect(without.code).toBe(1);
     expect(without.stderr).toContain('403');
     await expectServes(gw.url, token);
-    const withKey = await runCli(['revoke', '--jti', info.json.jti, '--url', gw.url], { AISBREAKER_ADMIN_KEY: ADMIN_KEY });
+    const withKey = await runCli(['revoke', `--jti=${info.json.jti}`, '--url', gw.url], { AISBREAKER_ADMIN_KEY: ADMIN_KEY });
     expect(withKey.code, withKey.stderr).toBe(0);
     expect(JSON.parse(withKey.stdout)).toEqual({ revoked: true, jti: info.json.jti });
     expectError(await useToken(gw.url, token), 401, 'REVOKED_API_KEY');
