@@ -27,6 +27,14 @@ async function openConsole(page: Page, url: string): Promise<void> {
   await page.waitForSelector('body[data-ready=true]');
 }
 
+/** Opens the console, pastes `token` into its Token field and shows it on the Inspect tab. */
+async function inspectPasted(page: Page, url: string, token: string): Promise<void> {
+  await openConsole(page, url);
+  await page.getByLabel('Token', { exact: true }).fill(token);
+  await page.getByRole('tab', { name: 'Inspect' }).click();
+  await page.locator('#token-info').waitFor({ state: 'visible' });
+}
+
 async function clipboard(page: Page): Promise<string> {
   return page.evaluate(() => navigator.clipboard.readText());
 }
@@ -432,10 +440,7 @@ describe('web console', () => {
     const token = await mint(gw.url, { requestAuthAndQuotas: {}, name: '<b>ci</b> runner', scopes: ['analytics:read'] } as MintBody);
     const { context, page } = await newPage(chromium.browser, gw.url);
     try {
-      await openConsole(page, gw.url);
-      await page.getByLabel('Token', { exact: true }).fill(token);
-      await page.getByRole('tab', { name: 'Inspect' }).click();
-      await page.locator('#token-info').waitFor({ state: 'visible' });
+      await inspectPasted(page, gw.url, token);
       expect(await page.locator('#info-name').textContent()).toBe('<b>ci</b> runner');
       expect(await page.locator('#info-name b').count()).toBe(0);
       expect(await page.locator('#info-scopes').textContent()).toBe('analytics:read');
@@ -448,10 +453,7 @@ describe('web console', () => {
     const token = await mint(gw.url);
     const { context, page } = await newPage(chromium.browser, gw.url);
     try {
-      await openConsole(page, gw.url);
-      await page.getByLabel('Token', { exact: true }).fill(token);
-      await page.getByRole('tab', { name: 'Inspect' }).click();
-      await page.locator('#token-info').waitFor({ state: 'visible' });
+      await inspectPasted(page, gw.url, token);
       expect(await storedAnywhere(page)).not.toContain('aisbreaker_');
 
       await page.getByLabel('Remember on this device').check();
