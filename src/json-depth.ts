@@ -17,7 +17,7 @@ const BACKSLASH = 0x5c;
  * 400 for a body nested deeper than MAX_JSON_DEPTH, before it is parsed. Counts brackets outside
  * strings; malformed JSON is left to the parser's own error.
  */
-export function assertJsonDepth(bytes: Uint8Array): void {
+export function assertJsonDepth(bytes: Uint8Array, field = '(body)'): void {
   // cannot nest deeper than it has bytes: most bodies are done here
   if (bytes.length <= MAX_JSON_DEPTH) return;
   let depth = 0;
@@ -30,7 +30,7 @@ export function assertJsonDepth(bytes: Uint8Array): void {
     } else if (byte === QUOTE) inString = true;
     else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
       if (++depth > MAX_JSON_DEPTH) {
-        throw new ApiError(400, 'INVALID_REQUEST', `(body): nested deeper than ${MAX_JSON_DEPTH} levels`, { field: '(body)', maxDepth: MAX_JSON_DEPTH });
+        throw new ApiError(400, 'INVALID_REQUEST', `${field}: nested deeper than ${MAX_JSON_DEPTH} levels`, { field, maxDepth: MAX_JSON_DEPTH });
       }
     } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth--;
   }

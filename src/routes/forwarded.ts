@@ -3,6 +3,7 @@ import { z } from 'zod/v4';
 import type { ApiFamily, ServiceTarget } from '../services/registry.js';
 import type { ApiRequest, ApiResult, ForwardedApi, ServiceCall } from '../services/types.js';
 import { MAX_SERVICE_ID_LENGTH } from '../token/claims.js';
+import { invalidRequest } from '../errors.js';
 import { zodIssueToApiError } from '../token/mint-request.js';
 import { assertNoLookalikeKeys, quotedKeys, saysWhatWasChecked } from './body.js';
 import { notOffered } from './offered-apis.js';
@@ -62,6 +63,11 @@ export async function relayForwarded(req: Request, res: Response, deps: ServiceC
   };
   if (runFor(target) === undefined) throw notOffered(target, route.api);
   const prepared = await prepareServiceCall(deps, req, res, target);
+  // a background response reports its usage later, to whoever fetches it: an LLM-token limit
+  // could not count it (the quota guard set settleLlmTokens for a credential with such a limit)
+  if (route.api === 'responses' && body.background === true && req.settleLlmTokens !== undefined) {
+    throw invalidRequest('background', 'not with a credential whose LLM tokens are limited: the usage of a background response could not be counted');
+  }
   route.onAdmitted?.(res);
   // a fallback (see withFallbacks) that does not answer this API cannot stand in
   const answers = (fallback: ServiceTarget['fallbacks'][number]): boolean => {

@@ -98,7 +98,8 @@ export const SERVED_BY_HEADER = 'Aisbreaker-Served-By';
  * Calls `invoke` with `prepared`; when every upstream of its service failed before answering
  * (502, 503, 504, or the upstreams' own 429), the same call goes to the service's fallbacks in
  * order. A fallback the caller may not use is skipped: no secret of its token for it, no operator
- * key of the server, or its quotas for that model refuse. `untouched` says whether the caller has
+ * key of the server, or its quotas for that model refuse; an open-access caller gets none (its
+ * bearer is its key for the service it named). `untouched` says whether the caller has
  * seen nothing of the failed attempt yet (a stream begun is never answered twice). Returns the
  * answer and the call that gave it (to be finished by the caller); when no fallback answered, the
  * first failure is thrown. Every failed call has been finished then.
@@ -115,7 +116,8 @@ export async function withFallbacks<T>(
     return { result: await invoke(prepared), prepared };
   } catch (err) {
     prepared.finish(err);
-    if (prepared.target.fallbacks.length === 0 || !failedBeforeAnswering(err, prepared, untouched)) throw err;
+    // an open-access caller's own key is for the service it asked for, and nowhere else
+    if (prepared.target.fallbacks.length === 0 || req.principal?.kind === 'open' || !failedBeforeAnswering(err, prepared, untouched)) throw err;
     for (const fallback of prepared.target.fallbacks) {
       let next: PreparedCall;
       try {

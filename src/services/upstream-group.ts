@@ -265,11 +265,16 @@ function isRetryable(err: UpstreamError, statuses: number[]): boolean {
   return status === 429 || statuses.includes(status);
 }
 
-/** Network failures, timeouts and 5xx count against an upstream's circuit; its 4xx answers are the caller's business. */
+/**
+ * Network failures, timeouts, 502, 503 and 504 count against an upstream's circuit: they say the
+ * upstream is in trouble. A 500 may as well be one request's (an input that crashes a model
+ * server), and one caller's requests must not take the upstream out for everybody; 4xx answers
+ * are the caller's business.
+ */
 function countsAgainstCircuit(err: unknown): boolean {
   if (!(err instanceof UpstreamError)) return false;
   const status = Number(err.details?.upstreamStatus);
-  return Number.isNaN(status) || status >= 500;
+  return Number.isNaN(status) || status === 502 || status === 503 || status === 504;
 }
 
 function retryAfterMs(err: UpstreamError, nowMs: number): number | undefined {

@@ -442,3 +442,87 @@ describe('third review: secrets through a chain, in error codes and headers, and
     expect((await postForm<{ revoked: boolean }>(`${ctx.gw.url}/api/v1/oauth/revoke`, { token: victim }, auth(victim))).json.revoked).toBe(true);
   });
 });
+
+describe('fourth review: background responses, open access and fallbacks, tool-call nesting, circuits', () => {
+  const OPEN_USER_KEY = 'sk-ant-open-user-own-key-0123456789';
+  let anthropicLike: MockOpenAi;
+  let openai: MockOpenAi;
+  let dir: string;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    [anthropicLike, openai] = await Promise.all([MockOpenAi.start(), MockOpenAi.start()]);
+    dir = mkdtempSync(join(tmpdir(), 'aisbgw-review4-'));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        services: {
+          'chat:primary': { kind: 'openai', baseUrl: anthropicLike.baseUrl, fallbacks: [{ service: 'chat:openai.com', model: 'gpt-4o' }] },
+          'chat:openai.com': { kind: 'openai', baseUrl: openai.baseUrl },
+          'chat:pool': { kind: 'openai', upstreams: [{ baseUrl: openai.baseUrl }], circuit: { failures: 1, cooldownMs: 60_000 } },
+        },
+      }),
+    );
+    gw = await startGateway({ AISBREAKER_CONFIG: join(dir, 'config.json'), AISBREAKER_OPEN_ACCESS: 'on' });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await Promise.all([anthropicLike.close(), openai.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const bearer = (credential: string): Record<string, string> => ({ Authorization: `Bearer ${credential}` });
+
+  it('a background response is refused for a credential with LLM-token limits, allowed without', async () => {
+    const metered = await mint(gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerMinute: 1000 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: 'sk-metered-0123456789abcdef' }] } });
+    const refused = await postJson(`${gw.url}/v1/responses`, { model: 'gpt-4o', input: 'Hi', background: true }, bearer(metered));
+    expect(expectError(refused, 400, 'INVALID_REQUEST').details?.field).toBe('background');
+    expect(openai.received.filter((r) => r.path.endsWith('/responses'))).toHaveLength(0);
+    const unmetered = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: 'sk-unmetered-0123456789abcdef' }] } });
+    expect((await postJson(`${gw.url}/v1/responses`, { model: 'gpt-4o', input: 'Hi', background: true }, bearer(unmetered))).status).toBe(200);
+  });
+
+  it('an open-access caller\'s own key never goes to a fallback service', async () => {
+    anthropicLike.next({ kind: 'fail', status: 503, body: { error: { message: 'down' } } });
+    const before = openai.received.length;
+    const res = await postJson(`${gw.url}/v1/chat/completions`, { model: 'chat:primary/claude-x', messages: [{ role: 'user', content: 'hi' }] }, bearer(OPEN_USER_KEY));
+    expect(res.status).toBe(502);
+    expect(res.headers.get('aisbreaker-served-by')).toBe('chat:primary');
+    expect(openai.received.length).toBe(before);
+    expect(anthropicLike.received.at(-1)?.headers.authorization).toBe(`Bearer ${OPEN_USER_KEY}`);
+  });
+
+  it('nesting hidden in a tool call\'s arguments is a 400 naming the limit, not a 500', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: {} });
+    const body = {
+      model: 'chat:dummy',
+      max_tokens: 10,
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'c', name: 'f', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c', content: 'r' }] },
+      ],
+    };
+    // Messages to a chat service: the translation carries tool_use inputs; the reverse direction parses arguments
+    expect((await postJson(`${gw.url}/v1/messages`, body, bearer(token))).status).toBe(200);
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const chat = {
+      model: 'chat:anthropic.com/claude-x',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: deep } }] },
+        { role: 'tool', tool_call_id: 'c', content: 'r' },
+      ],
+    };
+    const withSecret = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: 'chat:anthropic.com', authSecret: 'sk-ant-0123456789abcdef' }] } });
+    const res = await postJson(`${gw.url}/v1/chat/completions`, chat, bearer(withSecret));
+    expect(expectError(res, 400, 'INVALID_REQUEST').details).toMatchObject({ field: 'tool_calls.function.arguments', maxDepth: 128 });
+  });
+
+  it('a 500 (perhaps one request\'s own) does not take an upstream out of rotation; a 503 does', async () => {
+    const token = await mint(gw.url, { requestAuthAndQuotas: { serviceSecrets: [{ serviceId: '', authSecret: 'sk-pool-0123456789abcdef' }] } });
+    const call = async (): Promise<number> => (await postJson(`${gw.url}/v1/chat/completions`, { model: 'chat:pool/m', messages: [{ role: 'user', content: 'hi' }] }, bearer(token))).status;
+    openai.next({ kind: 'fail', status: 500, body: { error: { message: 'this input crashed me' } } });
+    expect([await call(), await call()]).toEqual([502, 200]);
+    openai.next({ kind: 'fail', status: 503, body: { error: { message: 'overloaded' } } });
+    expect([await call(), await call()]).toEqual([502, 503]);
+  });
+});

@@ -115,7 +115,7 @@ describe('services with several upstreams', () => {
   });
 
   it('the circuit closes again once the probe succeeds', async () => {
-    mock(6).next({ kind: 'fail', status: 500, body: { error: { message: 'down' } } }, { kind: 'fail', status: 500, body: { error: { message: 'down' } } });
+    mock(6).next({ kind: 'fail', status: 503, body: { error: { message: 'down' } } }, { kind: 'fail', status: 503, body: { error: { message: 'down' } } });
     expect([await status('chat:flaky/m'), await status('chat:flaky/m'), await status('chat:flaky/m')]).toEqual([502, 502, 200]);
     expect(mock(7).received).toHaveLength(1);
     await new Promise((r) => setTimeout(r, 350));
