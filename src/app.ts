@@ -59,6 +59,8 @@ export interface Gateway {
   app: Express;
   keyring: Keyring;
   quotaStore: QuotaStore;
+  /** whether admin acts need an admin credential (the admin key, or an operator key with the admin scope) */
+  adminRequired(): boolean;
   /** resolves once the quota store can be used (Redis connected, or given up waiting for it) */
   ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -180,6 +182,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     app,
     keyring,
     quotaStore: quota.store,
+    adminRequired: () => admin.required,
     ready: async (timeoutMs = 2000) => {
       if (redis) await waitUntilReady(redis, timeoutMs);
     },

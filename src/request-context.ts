@@ -113,6 +113,10 @@ export function errorHandlerSending(send: (res: Response, err: ApiError) => void
 
 function toApiError(err: unknown, requestId: string | undefined): ApiError {
   if (err instanceof ApiError) return err;
+  // the router could not decode a path parameter ("%ff"): the caller's mistake, not ours
+  if (err instanceof URIError && (err as { status?: unknown }).status === 400) {
+    return new ApiError(400, 'INVALID_REQUEST', '(path): malformed percent-encoding', { field: '(path)' });
+  }
   const bodyError = err as BodyParserError;
   switch (bodyError?.type) {
     case 'entity.too.large':

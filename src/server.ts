@@ -25,7 +25,7 @@ export async function serve(config: Config): Promise<Server> {
     process.exit(2);
   });
   const address = server.address() as AddressInfo;
-  const report = startReport(config, address, tracing?.endpoint);
+  const report = startReport(config, address, tracing?.endpoint, gateway.adminRequired());
   logger.info({ address, ...report.fields }, report.message);
   for (const warning of report.warnings) logger.warn(warning);
 

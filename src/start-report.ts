@@ -15,16 +15,16 @@ export interface StartReport {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-/** `tracingEndpoint`: where spans go, when tracing is on. */
-export function startReport(config: Config, address: AddressInfo, tracingEndpoint?: string): StartReport {
+/** `tracingEndpoint`: where spans go, when tracing is on; `adminRequired`: an admin credential is configured (the admin key, or an operator key with the admin scope). */
+export function startReport(config: Config, address: AddressInfo, tracingEndpoint?: string, adminRequired = config.adminKey !== undefined): StartReport {
   const anyAddress = address.address === '0.0.0.0' || address.address === '::';
   // an address that listens everywhere is reached at localhost from this machine
   const host = anyAddress ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   const reach = LOOPBACK.has(address.address) ? 'on this machine' : `who can reach ${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const warnings: string[] = [];
-  if (config.adminKey === undefined) {
-    warnings.push(`minting (POST /api/v1/oauth/token) and introspection are open to anyone ${reach}: AISBREAKER_ADMIN_KEY is not set`);
+  if (!adminRequired) {
+    warnings.push(`minting (POST /api/v1/oauth/token) and introspection are open to anyone ${reach}: neither AISBREAKER_ADMIN_KEY nor an operator key with the admin scope is set`);
   }
   warnings.push(`/metrics is open to anyone ${reach} (it names operator projects): keep it off the public side of your proxy`);
   return {

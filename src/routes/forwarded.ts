@@ -13,10 +13,15 @@ import { prepareServiceCall, type ServiceCallDeps } from './service-call.js';
 export const modelField = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(MAX_SERVICE_ID_LENGTH);
 
 /** What the gateway itself needs of a forwarded request; every other field passes on untouched. */
-export const forwardedSchema = z.looseObject({ model: modelField, stream: z.boolean({ error: 'must be a boolean' }).optional() });
+export const forwardedSchema = z.looseObject({
+  model: modelField,
+  stream: z.boolean({ error: 'must be a boolean' }).optional(),
+  // decides whether usage can be counted (a background response's comes later): a boolean, or refused
+  background: z.boolean({ error: 'must be a boolean' }).optional(),
+});
 
-/** The fields the gateway decides on (stream_options: whether a completions stream reports its usage). */
-const DECIDED_KEYS = ['model', 'stream', 'stream_options'];
+/** The fields the gateway decides on (stream_options: whether a completions stream reports its usage; background: whether its usage comes now). */
+const DECIDED_KEYS = ['model', 'stream', 'stream_options', 'background'];
 const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
 
 export interface ForwardedRoute {

@@ -526,3 +526,31 @@ describe('fourth review: background responses, open access and fallbacks, tool-c
     expect([await call(), await call()]).toEqual([502, 503]);
   });
 });
+
+describe('fifth review: a lookalike or non-boolean background, a malformed path escape', () => {
+  const ctx = gatewayBeforeOpenAiMock();
+
+  it('"Background" (and a background that is no boolean) is refused like "Model", before any upstream call', async () => {
+    const token = await mint(ctx.gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerMinute: 1000 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: 'sk-fifth-review-0123456789abcdef' }] } });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ Background: true }, 'Background'],
+      [{ BACKGROUND: true }, 'BACKGROUND'],
+      [{ background: 'true' }, 'background'],
+      [{ background: 1 }, 'background'],
+    ];
+    for (const [extra, field] of cases) {
+      const res = await postJson(`${ctx.gw.url}/v1/responses`, { model: 'gpt-4o', input: 'x', ...extra }, { Authorization: `Bearer ${token}` });
+      expect([field, expectError(res, 400, 'INVALID_REQUEST').details?.field]).toEqual([field, field]);
+    }
+    expect(ctx.openai.received.filter((r) => r.path.endsWith('/responses'))).toHaveLength(0);
+  });
+
+  it('a path parameter that does not decode is a 400, with no error-level log line', async () => {
+    for (const [method, path] of [['GET', '/v1/responses/%ff'], ['DELETE', '/v1/responses/%E0%A4%A'], ['GET', '/v1/deployments/%ff/limits']] as const) {
+      const res = await fetch(`${ctx.gw.url}${path}`, { method });
+      const body = (await res.json()) as { error: { code: string; details: { field: string } } };
+      expect([path, res.status, body.error.code, body.error.details.field]).toEqual([path, 400, 'INVALID_REQUEST', '(path)']);
+    }
+    expect(ctx.gw.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
+  });
+});

@@ -52,12 +52,26 @@ describe('start banner (JSON, stdout not a terminal)', { timeout: 30_000 }, () =
       expect(listening?.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       const warnings = await warningsOf(gateway, 2);
       expect(warnings).toEqual([
-        `minting (POST /api/v1/oauth/token) and introspection are open to anyone who can reach 0.0.0.0:${port}: AISBREAKER_ADMIN_KEY is not set`,
+        `minting (POST /api/v1/oauth/token) and introspection are open to anyone who can reach 0.0.0.0:${port}: neither AISBREAKER_ADMIN_KEY nor an operator key with the admin scope is set`,
         `/metrics is open to anyone who can reach 0.0.0.0:${port} (it names operator projects): keep it off the public side of your proxy`,
       ]);
       expect((await fetch(`${gateway.url}/console`)).status).toBe(200);
     } finally {
       await gateway.stop();
+    }
+  });
+
+  it('with an operator key of the admin scope (and no AISBREAKER_ADMIN_KEY): no minting warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aisbgw-start-'));
+    const configFile = join(dir, 'gateway.json');
+    writeFileSync(configFile, JSON.stringify({ keys: { 'start-admin-operator-key-0123456789': { project: 'Ops', role: 'r', scopes: ['admin'] } }, roles: { r: { limits: {} } } }));
+    const gateway = await GatewayProcess.start({ AISBREAKER_CONFIG: configFile });
+    try {
+      const warnings = await warningsOf(gateway, 1);
+      expect(warnings).toEqual([expect.stringMatching(/^\/metrics is open to anyone/)]);
+    } finally {
+      await gateway.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
