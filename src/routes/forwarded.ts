@@ -22,7 +22,8 @@ export const forwardedSchema = z.looseObject({
 
 /** The fields the gateway decides on (stream_options: whether a completions stream reports its usage; background: whether its usage comes now). */
 const DECIDED_KEYS = ['model', 'stream', 'stream_options', 'background'];
-const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
+// include_usage too (inside stream_options): a parser keeping the first of two would ask for no usage
+const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS, 'include_usage');
 
 export interface ForwardedRoute {
   api: ForwardedApi;

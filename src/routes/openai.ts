@@ -66,7 +66,8 @@ export const OPENAI_STREAM: StreamFraming = { done: '[DONE]', errorEvent: (err) 
 
 /** The fields the gateway decides on: what it checks must be what the upstream reads. */
 const DECIDED_KEYS = ['model', 'stream', 'stream_options'];
-const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS);
+// include_usage too (inside stream_options): a parser keeping the first of two would ask for no usage
+const CHECKED_KEYS = quotedKeys(...DECIDED_KEYS, 'include_usage');
 
 /**
  * The models a credential may use: for a token, every service it has a secret for (or that needs

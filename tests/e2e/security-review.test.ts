@@ -554,3 +554,21 @@ describe('fifth review: a lookalike or non-boolean background, a malformed path 
     expect(ctx.gw.logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
   });
 });
+
+describe('sixth review: a duplicate include_usage', () => {
+  const ctx = gatewayBeforeOpenAiMock();
+
+  it('is not passed on as received: the upstream gets one include_usage, the one the gateway read', async () => {
+    const token = await mint(ctx.gw.url, { requestAuthAndQuotas: { requestQuotas: { globalRequestLimits: { tokensPerDay: 100_000 } }, serviceSecrets: [{ serviceId: 'chat:openai.com', authSecret: 'sk-sixth-review-0123456789abcdef' }] } });
+    for (const path of ['/v1/chat/completions', '/v1/completions']) {
+      const body = path.endsWith('chat/completions')
+        ? '{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false,"include_usage":true},"messages":[{"role":"user","content":"hi"}]}'
+        : '{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false,"include_usage":true},"prompt":"hi"}';
+      const res = await postRaw(`${ctx.gw.url}${path}`, body, 'application/json', { Authorization: `Bearer ${token}` });
+      expect(res.status, res.text).toBe(200);
+      const received = ctx.openai.received.at(-1);
+      expect(received?.text.match(/include_usage/g), path).toHaveLength(1);
+      expect(received?.body.stream_options?.include_usage).toBe(true);
+    }
+  });
+});
