@@ -4,7 +4,7 @@ import { audit } from '../audit.js';
 import { ApiError, missingScope } from '../errors.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
-import type { KeyDirectory } from '../keys/directory.js';
+import { keyExpired, type KeyDirectory } from '../keys/directory.js';
 import { scopesOfToken, hostOfSubject, type TokenClaims } from '../token/claims.js';
 import { TOKEN_PREFIX } from '../token/codec.js';
 import type { TokenVerifier } from '../token/verifier.js';
@@ -60,8 +60,7 @@ export class AdminAuthority {
       return claims && scopesOfToken(claims).includes('admin') ? withName({ via: 'token', fingerprint: id }, claims.name) : undefined;
     }
     const key = this.deps.operatorKeys().find(presented);
-    const live = key !== undefined && (key.expiresAtMs === undefined || key.expiresAtMs > this.deps.clock());
-    return live && key.scopes.includes('admin') ? withName({ via: 'operator-key', fingerprint: id }, key.name) : undefined;
+    return key !== undefined && !keyExpired(key, this.deps.clock()) && key.scopes.includes('admin') ? withName({ via: 'operator-key', fingerprint: id }, key.name) : undefined;
   }
 
   /**
@@ -78,20 +77,17 @@ export class AdminAuthority {
       async (blocked) => {
         if (blocked && (needed || presented !== undefined)) throw blocked;
         const actor = await this.actorFor(req, presented, tokens);
-        if (actor === undefined && needed) {
-          audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address });
-          throw missingScope('admin', `${action} (the admin key, or a credential with the admin scope)`);
-        }
+        if (actor === undefined && needed) throw this.refuse(req, presented, action, `${action} (the admin key, or a credential with the admin scope)`);
         return actor;
       },
       (err) => err instanceof ApiError && err.status === 403,
     );
   }
 
-  /** For an act that needs admin beyond what `assert` decided (e.g. minting the admin scope): the 403, audited. */
-  refuse(req: Request, presented: string | undefined, action: string): ApiError {
+  /** The 403 for an act that needs an admin, written to the audit trail; `explanation`: the message's words for the act. */
+  refuse(req: Request, presented: string | undefined, action: string, explanation = action): ApiError {
     audit(req.log, 'admin.refused', { action, credential: presented === undefined ? undefined : fingerprint(presented), address: clientAddress(req) });
-    return missingScope('admin', action);
+    return missingScope('admin', explanation);
   }
 
   /** A token that authenticates here: not expired, bound to this host, not revoked. */

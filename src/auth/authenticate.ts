@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Clock } from '../clock.js';
-import type { KeyDirectory } from '../keys/directory.js';
+import { keyExpired, type KeyDirectory } from '../keys/directory.js';
 import type { ApiRateLimits } from '../quota/api-limits.js';
 import { clientAddress } from '../quota/guard.js';
 import { ApiError, expiredCredential, invalidCredential, missingCredential } from '../errors.js';
@@ -85,7 +85,7 @@ async function principalFor(req: Request, deps: AuthenticationDeps, blocked: Api
     if (blocked) throw blocked;
     const key = deps.operatorKeys().find(credential);
     if (key) {
-      if (key.expiresAtMs !== undefined && key.expiresAtMs <= deps.clock()) throw expiredCredential('API key has expired; ask the operator for a new one', key.expiresAtMs);
+      if (keyExpired(key, deps.clock())) throw expiredCredential('API key has expired; ask the operator for a new one', key.expiresAtMs);
       return { kind: 'key', key };
     }
     if (deps.openAccess) return { kind: 'open', bearer: credential };

@@ -197,6 +197,11 @@ export function generateKey(): { key: string; hashed: string } {
   return { key, hashed: `sha256:${sha256(key).toString('hex')}` };
 }
 
+/** Whether `key` is past its expiresAt: refused from then on. */
+export function keyExpired(key: OperatorKey, nowMs: number): boolean {
+  return key.expiresAtMs !== undefined && key.expiresAtMs <= nowMs;
+}
+
 /** How an operator key is named in logs and audit lines: its id's head, its name, its project (never the key). */
 export interface KeyRef {
   id: string;
@@ -231,5 +236,5 @@ export function expiringKeys(directory: KeyDirectory, nowMs: number, noticeMs: n
   return directory
     .keys()
     .filter((key) => key.expiresAtMs !== undefined && key.expiresAtMs - nowMs <= noticeMs)
-    .map((key) => ({ key: refOf(key), expiresAt: new Date(key.expiresAtMs as number).toISOString(), expired: (key.expiresAtMs as number) <= nowMs }));
+    .map((key) => ({ key: refOf(key), expiresAt: new Date(key.expiresAtMs as number).toISOString(), expired: keyExpired(key, nowMs) }));
 }
